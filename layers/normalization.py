@@ -1,0 +1,158 @@
+"""BatchNormalizationLayer, exactly as Wolfram's reference page (MXNet CPU semantics)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from netgraph.errors import NetArrayError, NetTrainError
+from netgraph.layer import ArraySpec, Context, Layer, LayerOptions
+
+F64 = np.float64
+
+
+def _view3(x: np.ndarray, interleaving: bool) -> np.ndarray:
+    """A batch as (A, C, B): channels in the middle, everything reduced over in A and B.
+
+    Channels first (N, C, *S) -> (N, C, prod S); channels last (N, *S, C) -> (N*prod S, C, 1).
+    A vector batch (N, C) is (N, C, 1) either way.
+    """
+    if interleaving:
+        return x.reshape(-1, x.shape[-1], 1)
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def _channel_sum(a: np.ndarray) -> np.ndarray:
+    """Per-channel sum of an (A, C, B) array, accumulated in float64."""
+    return a.sum(axis=(0, 2), dtype=F64)
+
+
+class BatchNormalizationLayer(Layer):
+    """Normalize each channel, with learned Scaling and Biases and moving statistics.
+
+    "Test" mode (plain evaluation): per channel c,
+    ``y = Scaling*(x - MovingMean)/sqrt(MovingVariance + Epsilon) + Biases``.
+    "Train" mode (NetTrain, or ``NetEvaluationMode="Train"``): the batch's own mean and biased
+    variance (divide by N) replace the moving arrays. Once per NetTrain step the moving arrays
+    move towards the batch statistics: ``new = Momentum*old + (1 - Momentum)*batch`` (Momentum
+    weighs the old value; ``Momentum=1`` freezes them). Evaluation never changes any array.
+    The channel axis is the first axis of an example (``Interleaving=False``) or the last.
+
+    >>> import numpy as np, netgraph as ng
+    >>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=3))
+    >>> bn(np.array([1.0, 2.0, 3.0])).round(6)          # x / sqrt(1 + 0.001)
+    array([0.9995  , 1.999001, 2.998501], dtype=float32)
+    >>> bn(np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]), NetEvaluationMode="Train").round(4)
+    array([[-0.9995, -0.9995, -0.9995],
+           [ 0.9995,  0.9995,  0.9995]], dtype=float32)
+    """
+
+    class Options(LayerOptions):
+        epsilon: float = Field(0.001, gt=0)
+        momentum: float = Field(0.9, ge=0, le=1)
+        interleaving: bool = False
+
+    array_specs = (
+        ArraySpec("Scaling", "learned", "ones"),
+        ArraySpec("Biases", "learned", "zeros"),
+        ArraySpec("MovingMean", "state", "zeros"),
+        ArraySpec("MovingVariance", "state", "ones"),
+    )
+
+    def infer(self, store) -> None:
+        store.same("Input", "Output")
+        store.need_min_rank("Input", 1, " (BatchNormalizationLayer needs a channel axis)")
+        channel = -1 if self._options.interleaving else 0
+        for spec in self.array_specs:
+            store.set_rank(spec.name, 1)
+            store.link_dim("Input", channel, spec.name, 0)
+            store.link_dim("Scaling", 0, spec.name, 0)
+
+    def check_arrays(self) -> None:
+        mv = self._arrays.get("MovingVariance")
+        if isinstance(mv, np.ndarray) and mv.size and (mv <= -self._options.epsilon).any():
+            bad = float(mv[mv <= -self._options.epsilon][0])
+            raise NetArrayError(
+                f'BatchNormalizationLayer: array "MovingVariance" must be > -Epsilon '
+                f"(= {-self._options.epsilon}) everywhere, got {bad}: the square root of "
+                "MovingVariance + Epsilon would not be real."
+            )
+
+    # ------------------------------------------------------------------- compute
+
+    def forward(self, arrays: dict, inputs: dict, ctx: Context):
+        x = inputs["Input"]
+        x3 = _view3(x, self._options.interleaving)
+        if ctx.mode == "Train":
+            y3, cache, state = self._forward_train(arrays, x3, ctx)
+        else:
+            y3, cache, state = self._forward_test(arrays, x3)
+        return {"Output": y3.reshape(x.shape)}, cache, state
+
+    def _forward_test(self, arrays: dict, x3: np.ndarray):
+        # y = x*scale + shift with scale = Scaling/sqrt(MovingVariance+eps) and
+        # shift = Biases - MovingMean*scale, folded in float64 once per call.
+        inv_std = 1.0 / np.sqrt(arrays["MovingVariance"].astype(F64) + self._options.epsilon)
+        scale = arrays["Scaling"].astype(F64) * inv_std
+        shift = arrays["Biases"] - arrays["MovingMean"].astype(F64) * scale
+        y3 = np.multiply(x3, scale.astype(x3.dtype)[:, None])
+        y3 += shift.astype(x3.dtype)[:, None]
+        return y3, ("Test", x3, inv_std, scale), None
+
+    def _forward_train(self, arrays: dict, x3: np.ndarray, ctx: Context):
+        count = x3.shape[0] * x3.shape[2]  # values per channel
+        if ctx.training and count == 1:
+            raise NetTrainError(
+                "BatchNormalizationLayer: this training batch gives each channel a single value "
+                f"(input shape {x3.shape}), so its variance is 0 and nothing can be learnt. "
+                "Use a larger BatchSize (>= 2)."
+            )
+        # Two passes in float64: mu first; then the centred d = x - mu (in the input dtype,
+        # exact for close values) and var = mean(d^2) - mean(d)^2, where mean(d) only
+        # corrects the rounding of mu, so there is no cancellation even for x = 1e4 + noise.
+        mu = _channel_sum(x3) / count
+        d = x3 - mu.astype(x3.dtype)[:, None]
+        d_mean = _channel_sum(d) / count
+        y3 = np.square(d)
+        var = np.maximum(_channel_sum(y3) / count - d_mean**2, 0.0)
+        inv_std = 1.0 / np.sqrt(var + self._options.epsilon)
+        a = arrays["Scaling"].astype(F64) * inv_std
+        np.multiply(d, a.astype(x3.dtype)[:, None], out=y3)
+        y3 += (arrays["Biases"] - d_mean * a).astype(x3.dtype)[:, None]
+        m = self._options.momentum
+        state = {
+            "MovingMean": m * arrays["MovingMean"].astype(F64) + (1 - m) * (mu + d_mean),
+            "MovingVariance": m * arrays["MovingVariance"].astype(F64) + (1 - m) * var,
+        }
+        return y3, ("Train", d, d_mean, inv_std, count), state
+
+    def backward(self, arrays: dict, cache, d_outputs: dict, ctx: Context):
+        dy = d_outputs["Output"]
+        shape = dy.shape
+        dy3 = _view3(dy, self._options.interleaving)
+        scaling = arrays["Scaling"].astype(F64)
+        d_biases = _channel_sum(dy3)
+        if cache[0] == "Test":
+            # Moving statistics are constants: y = scale*x + shift, so
+            # d_x = scale*dy, d_Scaling = sum(dy*x_hat), d_Biases = sum(dy).
+            _, x3, inv_std, scale = cache
+            mm = arrays["MovingMean"].astype(x3.dtype)[:, None]
+            x_hat = (x3 - mm) * inv_std.astype(x3.dtype)[:, None]
+            d_scaling = _channel_sum(dy3 * x_hat)
+            d_x3 = dy3 * scale.astype(dy3.dtype)[:, None]
+        else:
+            # y = g*x_hat + b with x_hat = (x - mu)*inv_std over the M values of a channel:
+            # d_b = sum dy, d_g = sum dy*x_hat, and through mu and var
+            # d_x = g*inv_std * (dy - d_b/M - x_hat*d_g/M).
+            _, d, d_mean, inv_std, count = cache
+            x_hat = d - d_mean.astype(d.dtype)[:, None]
+            x_hat *= inv_std.astype(d.dtype)[:, None]
+            d_scaling = _channel_sum(dy3 * x_hat)
+            d_x3 = x_hat
+            d_x3 *= (-d_scaling / count).astype(d.dtype)[:, None]
+            d_x3 += dy3
+            d_x3 -= (d_biases / count).astype(d.dtype)[:, None]
+            d_x3 *= (scaling * inv_std).astype(d.dtype)[:, None]
+        dtype = dy.dtype
+        d_arrays = {"Scaling": d_scaling.astype(dtype), "Biases": d_biases.astype(dtype)}
+        return {"Input": d_x3.reshape(shape)}, d_arrays

@@ -1,0 +1,56 @@
+"""netgraph: Wolfram-style NetChain/NetGraph neural networks on numpy.
+
+>>> import numpy as np, netgraph as ng
+>>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=3))
+>>> bn(np.array([1.0, 2.0, 3.0])).shape
+(3,)
+"""
+
+from netgraph.layers.normalization import BatchNormalizationLayer
+
+from .errors import (
+    NetArrayError,
+    NetDataError,
+    NetError,
+    NetGraphError,
+    NetLoadError,
+    NetNotInitializedError,
+    NetOptionError,
+    NetSaveError,
+    NetShapeError,
+    NetTrainError,
+)
+from .information import Information
+from .initialize import NetInitialize
+from .layer import Layer  # noqa: I001  (core modules before the layer and training packages)
+from .parts import NetExtract, NetReplacePart, Options
+from .values import All, Automatic, NetPort, NetPortGradient, NetSharedArray, NumericArray, Scaled
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "All",
+    "Automatic",
+    "BatchNormalizationLayer",
+    "Information",
+    "Layer",
+    "NetArrayError",
+    "NetDataError",
+    "NetError",
+    "NetExtract",
+    "NetGraphError",
+    "NetInitialize",
+    "NetLoadError",
+    "NetNotInitializedError",
+    "NetOptionError",
+    "NetPort",
+    "NetPortGradient",
+    "NetReplacePart",
+    "NetSaveError",
+    "NetShapeError",
+    "NetSharedArray",
+    "NetTrainError",
+    "NumericArray",
+    "Options",
+    "Scaled",
+]

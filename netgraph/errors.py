@@ -1,0 +1,61 @@
+"""The error hierarchy: every user mistake raises a `NetError` subclass.
+
+`NetError` is a `ValueError`, so generic handlers keep working. Messages name the layer path,
+port or array, what was expected, what was received, and one hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NetError(ValueError):
+    """Base class of every netgraph error."""
+
+
+class NetOptionError(NetError):
+    """A bad option value or an unknown option name."""
+
+
+class NetShapeError(NetError):
+    """A rank or dimension mismatch at a port, an edge or an array."""
+
+
+class NetGraphError(NetError):
+    """A malformed graph: cycle, unknown layer or port, doubly fed or dangling port."""
+
+
+class NetArrayError(NetError):
+    """A bad array value or shape, or an illegal sharing of an array."""
+
+
+class NetNotInitializedError(NetError):
+    """A net whose arrays are not all set was evaluated, trained or exported."""
+
+
+class NetDataError(NetError):
+    """Evaluation or training data that cannot be used."""
+
+
+class NetTrainError(NetError):
+    """Training cannot continue (for example one value per BatchNormalization channel)."""
+
+
+class NetLoadError(NetError):
+    """A file that is not a valid netgraph file: damaged, newer, or not ours."""
+
+
+class NetSaveError(NetError):
+    """A net could not be written; any previous file at the path is intact."""
+
+
+def did_you_mean(name: object, valid: Iterable[object]) -> str:
+    """' Did you mean "x"?' for a close match among `valid`, else the valid names listed."""
+    valid = [str(v) for v in valid]
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+    if close:
+        return f' Did you mean "{close[0]}"?'
+    if valid:
+        return " Valid names: " + ", ".join(f'"{v}"' for v in valid) + "."
+    return ""

@@ -1,0 +1,433 @@
+"""Applying a net to data: `net(x)`, `net(batch)`, `net([x1, x2])`, `net({"Input": x})`,
+gradients with `NetPortGradient`, and the evaluation options.
+
+Steps: normalise the options and the data, decide per port whether the data is one example or a
+batch, fix unknown port shapes from the data (JIT inference, cached per shape), check that every
+array is set, cast to the working precision, run the plan in chunks of `BatchSize`, refuse any
+non-finite result, and hand back arrays in the form they came in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import shapes as S
+from .errors import (
+    NetDataError,
+    NetError,
+    NetNotInitializedError,
+    NetOptionError,
+    NetShapeError,
+    did_you_mean,
+)
+from .executor import compile_plan, run_backward, run_forward
+from .layer import Context, Layer
+from .values import All, Automatic, NetPortGradient, NetSharedArray, NumericArray
+
+EVALUATION_OPTIONS = {
+    "BatchSize": Automatic,
+    "NetEvaluationMode": "Test",
+    "TargetDevice": "CPU",
+    "WorkingPrecision": "Real32",
+    "RandomSeeding": Automatic,
+}
+_SNAKE = {
+    "batch_size": "BatchSize",
+    "net_evaluation_mode": "NetEvaluationMode",
+    "target_device": "TargetDevice",
+    "working_precision": "WorkingPrecision",
+    "random_seeding": "RandomSeeding",
+}
+PRECISIONS = {"Real32": np.float32, "Real64": np.float64}
+
+
+def parse_evaluation_options(options: dict) -> dict:
+    opts = dict(EVALUATION_OPTIONS)
+    for key, value in options.items():
+        name = _SNAKE.get(key, key)
+        if name not in opts:
+            raise NetOptionError(
+                f'unknown evaluation option "{key}".{did_you_mean(key, EVALUATION_OPTIONS)}'
+            )
+        opts[name] = value
+    mode = opts["NetEvaluationMode"]
+    if mode not in ("Test", "Train"):
+        raise NetOptionError(
+            f'NetEvaluationMode should be set to either "Test" or "Train", got {mode!r}.'
+        )
+    check_device(opts["TargetDevice"])
+    precision_dtype(opts["WorkingPrecision"])
+    bs = opts["BatchSize"]
+    if bs is not Automatic and (
+        isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1
+    ):
+        raise NetOptionError(f"BatchSize should be a positive integer or Automatic, got {bs!r}.")
+    seed = opts["RandomSeeding"]
+    if seed is not Automatic and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+    ):
+        raise NetOptionError(f"RandomSeeding should be an integer or Automatic, got {seed!r}.")
+    return opts
+
+
+def check_device(device: Any) -> None:
+    if device != "CPU":
+        raise NetOptionError(
+            f'TargetDevice {device!r} is not available: netgraph runs on "CPU" only.'
+        )
+
+
+def precision_dtype(precision: Any):
+    if precision not in PRECISIONS:
+        raise NetOptionError(f'WorkingPrecision should be "Real32" or "Real64", got {precision!r}.')
+    return PRECISIONS[precision]
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
+    """Data as an ndarray (no copy when possible; never written to). Also: was it a NumericArray."""
+    if isinstance(value, NumericArray):
+        return np.asarray(value), True
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and all(isinstance(v, NumericArray) for v in value)
+        ):
+            value = [np.asarray(v) for v in value]
+        try:
+            arr = np.asarray(value)
+        except ValueError:
+            raise NetDataError(
+                f"{where}: the data is ragged (examples of different shapes); "
+                "give examples of one shape."
+            ) from None
+    if arr.dtype.kind in "fiub":
+        return arr, False
+    if arr.dtype.kind == "c":
+        raise NetDataError(f"{where}: complex data is not supported, got dtype {arr.dtype}.")
+    raise NetDataError(
+        f"{where}: expected numeric data, got {_describe(arr)}. "
+        "Give numbers (lists of the same length or numpy arrays)."
+    )
+
+
+def _describe(arr: np.ndarray) -> str:
+    if arr.dtype == object:
+        kinds = sorted({type(v).__name__ for v in arr.ravel()[:50]})
+        return "objects of type " + "/".join(kinds)
+    return f"dtype {arr.dtype}"
+
+
+def first_nonfinite(arr: np.ndarray) -> tuple | None:
+    if arr.dtype.kind != "f":
+        return None
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0])
+
+
+def split_data(net: Layer, data: Any) -> tuple[dict, dict, bool]:
+    """(inputs by port, forced output gradients by port, whether NumericArrays came in)."""
+    in_names = [p.name for p in net.input_ports]
+    out_names = [p.name for p in net.output_ports]
+    forced: dict = {}
+    numeric_in = False
+    if isinstance(data, dict):
+        inputs = {}
+        for key, value in data.items():
+            if isinstance(key, NetPortGradient):
+                if key.spec not in out_names:
+                    raise NetDataError(
+                        f"a forced gradient must name an output port, got {key!r}."
+                        + did_you_mean(key.spec, out_names)
+                    )
+                forced[key.spec], _ = as_numeric(value, f'gradient of port "{key.spec}"')
+            elif key in in_names:
+                inputs[key], na = as_numeric(value, f'port "{key}"')
+                numeric_in |= na
+            else:
+                raise NetDataError(
+                    f'{type(net).__name__} has no input port "{key}".' + did_you_mean(key, in_names)
+                )
+        missing = [n for n in in_names if n not in inputs]
+        if missing:
+            raise NetDataError(
+                f"{type(net).__name__}: no data for input port(s) "
+                + ", ".join(f'"{m}"' for m in missing)
+                + "."
+            )
+    else:
+        if len(in_names) != 1:
+            raise NetDataError(
+                f"{type(net).__name__} has {len(in_names)} input ports "
+                f"({', '.join(in_names)}); give a dict {{port: data}}."
+            )
+        arr, numeric_in = as_numeric(data, f'port "{in_names[0]}"')
+        inputs = {in_names[0]: arr}
+    return inputs, forced, numeric_in
+
+
+def batch_flags(net: Layer, inputs: dict) -> tuple[dict, int | None]:
+    """Per port: is the data a batch? And the batch size (None for a single example)."""
+    flags, sizes = {}, set()
+    for port, arr in inputs.items():
+        shape = net.port_shape(port)
+        r = S.rank(shape)
+        if r is not None:
+            if arr.ndim == r:
+                flags[port] = False
+            elif arr.ndim == r + 1:
+                flags[port] = True
+            else:
+                raise NetShapeError(
+                    f'{type(net).__name__}: port "{port}" expects an array of rank {r} '
+                    f"{S.fmt(shape)} (or rank {r + 1} for a batch), got rank {arr.ndim} "
+                    f"with shape {arr.shape}." + _rank_hint(net, port, r, arr)
+                )
+        else:
+            flags[port] = arr.ndim > max(S.min_rank(shape), 1)
+        if flags[port]:
+            sizes.add(arr.shape[0])
+    if len(set(flags.values())) > 1:
+        raise NetDataError(
+            f"{type(net).__name__}: some ports got one example and others a batch: "
+            + ", ".join(f"{p}: {'batch' if b else 'example'}" for p, b in flags.items())
+            + "."
+        )
+    if len(sizes) > 1:
+        raise NetDataError(
+            f"{type(net).__name__}: the input ports got batches of different sizes {sorted(sizes)}."
+        )
+    return flags, (sizes.pop() if sizes else None)
+
+
+def _rank_hint(net: Layer, port: str, r: int, arr: np.ndarray) -> str:
+    if arr.ndim == r - 1:
+        return " Hint: the channel dimension seems to be missing (add an axis of size 1)."
+    return ""
+
+
+def specialize(net: Layer, inputs: dict, flags: dict) -> Layer:
+    """The net with unknown input shapes fixed from the data (cached per data shape)."""
+    shapes = {}
+    for port, arr in inputs.items():
+        example = arr.shape[1:] if flags[port] else arr.shape
+        if net.port_shape(port) != example:
+            shapes[port] = example
+    if not shapes and all(S.is_known(s) for s in net.output_shapes.values()):
+        return net
+    key = ("jit", tuple(sorted(shapes.items())))
+    out = net._cache.get(key)
+    if out is None:
+        out = net._with_port_shapes(shapes)
+        net._cache[key] = out
+    return out
+
+
+def check_initialized(net: Layer, action: str = "evaluate") -> dict:
+    values = net._array_values()
+    missing = [aid for aid, v in values.items() if v is None]
+    if missing:
+        shown = ", ".join(_aid_str(a) for a in missing[:8]) + (" ..." if len(missing) > 8 else "")
+        raise NetNotInitializedError(
+            f"Cannot {action} {type(net).__name__}: arrays not set: {shown}. "
+            "Call NetInitialize(net) (or NetTrain) first."
+        )
+    return values
+
+
+def _aid_str(aid: Any) -> str:
+    return repr(aid) if isinstance(aid, NetSharedArray) else repr(tuple(aid))
+
+
+def cast_values(net: Layer, values: dict, dtype) -> dict:
+    """The arrays in the working precision (cached per precision on the net value)."""
+    key = ("values", np.dtype(dtype).name)
+    cast = net._cache.get(key)
+    if cast is None:
+        cast = {a: (v if v.dtype == dtype else v.astype(dtype)) for a, v in values.items()}
+        net._cache[key] = cast
+    return cast
+
+
+# ---------------------------------------------------------------------------- gradients
+
+
+def parse_gradient_request(net: Layer, props: tuple, plan) -> tuple | None:
+    """The gradients asked for: (list of (key, kind, target)), or None for plain outputs."""
+    if not props:
+        return None
+    if len(props) > 1:
+        raise NetError('give one property, e.g. NetPortGradient("Input") or NetPortGradient(All).')
+    prop = props[0]
+    if not isinstance(prop, NetPortGradient):
+        raise NetError(
+            f"unknown evaluation property {prop!r}; use NetPortGradient(...) to ask for gradients."
+        )
+    in_names = [p.name for p in net.input_ports]
+    if prop.spec is All:
+        wanted = [(p, "input", p) for p in in_names if _real_port(net, p)]
+        wanted += [
+            (aid, "array", aid) for aid, kind in plan.array_kinds.items() if kind == "learned"
+        ]
+        return ("all", wanted)
+    spec = prop.spec
+    if isinstance(spec, str) and spec in in_names:
+        return ("one", [(spec, "input", spec)])
+    aid = resolve_array_id(net, spec, plan)
+    if plan.array_kinds[aid] != "learned":
+        raise NetError(f"{_aid_str(aid)} is a state array (moving statistics): it has no gradient.")
+    return ("one", [(aid, "array", aid)])
+
+
+def _real_port(net: Layer, port: str) -> bool:
+    return all(p.dtype == "Real" for p in net.input_ports if p.name == port)
+
+
+def resolve_array_id(net: Layer, spec: Any, plan) -> Any:
+    """An array path as given by a user -> the plan's array id."""
+    from .parts import resolve_array_path
+
+    return resolve_array_path(net, spec, plan)
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = None):
+    opts = parse_evaluation_options(options or {})
+    dtype = precision_dtype(opts["WorkingPrecision"])
+    inputs, forced, numeric_in = split_data(net, data)
+    flags, n = batch_flags(net, inputs)
+    net = specialize(net, inputs, flags)
+    values = cast_values(net, check_initialized(net), dtype)
+    plan = compile_plan(net)
+    request = parse_gradient_request(net, props, plan)
+    batched = {}
+    for port, arr in inputs.items():
+        where = first_nonfinite(arr)
+        if where is not None:
+            raise NetDataError(
+                f'port "{port}": the data contains NaN or infinite values (first at index {where}).'
+            )
+        port_dtype = _port_dtype(net, port, dtype)
+        arr = arr.astype(port_dtype, copy=False)
+        batched[port] = arr if flags[port] else arr[None]
+    single = n is None
+    n = 1 if single else n
+    for port, g in forced.items():
+        forced[port] = (g[None] if single else g).astype(dtype, copy=False)
+    seed = opts["RandomSeeding"]
+    ctx = Context(
+        mode=opts["NetEvaluationMode"],
+        dtype=dtype,
+        rng=np.random.default_rng(None if seed is Automatic else int(seed)),
+        need_grad=request is not None,
+    )
+    bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])
+    chunks = [(i, min(i + bs, n)) for i in range(0, n, bs)] or [(0, 0)]
+    outs, in_grads, arr_grads = [], [], {}
+    for lo, hi in chunks:
+        part = {p: a[lo:hi] for p, a in batched.items()}
+        out, tape, _ = run_forward(plan, values, part, ctx, keep=request is not None)
+        _check_finite(net, plan, values, part, ctx, out)
+        outs.append(out)
+        if request is not None:
+            d_out = {
+                p: (forced[p][lo:hi] if p in forced else np.ones_like(o)) for p, o in out.items()
+            }
+            d_in, d_arr = run_backward(plan, tape, d_out)
+            in_grads.append(d_in)
+            for aid, g in d_arr.items():
+                arr_grads[aid] = g if aid not in arr_grads else arr_grads[aid] + g
+    if request is None:
+        result = {p: _join([o[p] for o in outs], single) for p in outs[0]}
+        result = {p: _finish(r, numeric_in) for p, r in result.items()}
+        return next(iter(result.values())) if len(result) == 1 else result
+    return _gradient_result(request, in_grads, arr_grads, values, single, numeric_in)
+
+
+def _port_dtype(net: Layer, port: str, dtype):
+    for p in net.input_ports:
+        if p.name == port and p.dtype == "Integer":
+            return np.int64
+    return dtype
+
+
+def _join(parts: list, single: bool) -> np.ndarray:
+    arr = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return arr[0] if single else arr
+
+
+def _finish(arr: np.ndarray, numeric: bool):
+    arr = np.array(arr, copy=True) if not arr.flags.owndata or not arr.flags.writeable else arr
+    if numeric:
+        return NumericArray(arr, "Real64" if arr.dtype == np.float64 else "Real32")
+    return arr
+
+
+def _gradient_result(request, in_grads, arr_grads, values, single, numeric):
+    kind, wanted = request
+    result = {}
+    for key, what, target in wanted:
+        if what == "input":
+            parts = [g[target] for g in in_grads]
+            if any(p is None for p in parts):
+                g = None
+            else:
+                g = _join(parts, single)
+        else:
+            g = arr_grads.get(target)
+            if g is None:
+                g = np.zeros_like(values[target])
+        if g is None:
+            raise NetError(f'no gradient flows to port "{key}".')
+        result[key] = _finish(g, numeric)
+    return result if kind == "all" else next(iter(result.values()))
+
+
+def _check_finite(net, plan, values, inputs, ctx, outputs) -> None:
+    bad = [p for p, o in outputs.items() if o.dtype.kind == "f" and not np.isfinite(o).all()]
+    if not bad:
+        return
+    culprit = _first_nonfinite_step(plan, values, inputs, ctx)
+    where = ""
+    if culprit is not None:
+        step, port = culprit
+        name = "/".join(str(k) for k in step.path) or type(step.layer).__name__
+        where = f" The first non-finite value came from {type(step.layer).__name__} "
+        where += f'"{name}" port "{port}".' if step.path else f'port "{port}".'
+        hint = getattr(step.layer, "nonfinite_hint", None)
+        if hint:
+            where += " " + hint(values, step)
+    raise NetError(
+        "A floating-point overflow, underflow, or division by zero occurred while evaluating "
+        f"the net: output port(s) {', '.join(bad)} contain NaN or infinite values.{where}"
+    )
+
+
+def _first_nonfinite_step(plan, values, inputs, ctx):
+    """Re-run the plan one step at a time to name the first step with a non-finite output."""
+    slots: list[Any] = [None] * plan.n_slots
+    for port, s in plan.inputs.items():
+        slots[s] = inputs[port]
+    for step in plan.steps:
+        arrays = {name: values[aid] for name, aid in step.arrays.items()}
+        ins = {
+            p: (slots[s] if type(s) is int else [slots[i] for i in s])
+            for p, s in step.inputs.items()
+        }
+        outs, _, _ = step.layer.forward(arrays, ins, ctx)
+        for p, s in step.outputs.items():
+            slots[s] = outs[p]
+            if outs[p].dtype.kind == "f" and not np.isfinite(outs[p]).all():
+                return step, p
+    return None

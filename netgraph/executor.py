@@ -1,0 +1,153 @@
+"""The executor: a net compiled once into a flat plan of leaf-layer steps over value slots.
+
+A plan is structure only: which leaf runs in which order, which slots feed it and which array
+ids it reads. Array values are passed in at run time as a dict `array id -> ndarray`, so the same
+plan serves evaluation (the net's own arrays) and training (the trainer's working copies).
+An array id is the array's path tuple, e.g. `("bn", "Scaling")`, or a NetSharedArray.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .layer import Context, Layer
+from .values import NetSharedArray
+
+
+@dataclass(slots=True)
+class Step:
+    layer: Layer
+    path: tuple
+    inputs: dict  # port -> slot, or a list of slots for a list-taking port
+    outputs: dict  # port -> slot
+    arrays: dict  # array name -> array id
+    free: tuple = ()  # slots no later step reads: dropped after this step
+
+
+@dataclass
+class Plan:
+    steps: list = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # net input port -> slot
+    outputs: dict = field(default_factory=dict)  # net output port -> slot
+    n_slots: int = 0
+    array_kinds: dict = field(default_factory=dict)  # array id -> "learned" | "state"
+    array_owners: dict = field(default_factory=dict)  # array id -> [(leaf path, array name)]
+
+    def new_slot(self) -> int:
+        self.n_slots += 1
+        return self.n_slots - 1
+
+    def add_step(self, layer: Layer, path: tuple, in_slots: dict) -> dict:
+        """Append a leaf layer; `in_slots` maps its input ports to slots. Returns output slots."""
+        out_slots = {p.name: self.new_slot() for p in layer.output_ports}
+        arrays = {}
+        for spec in layer.array_specs:
+            value = layer._arrays.get(spec.name)
+            aid = value if isinstance(value, NetSharedArray) else path + (spec.name,)
+            arrays[spec.name] = aid
+            self.array_kinds[aid] = spec.kind
+            self.array_owners.setdefault(aid, []).append((path, spec.name))
+        self.steps.append(Step(layer, path, dict(in_slots), out_slots, arrays))
+        return out_slots
+
+    def finish(self) -> Plan:
+        """Work out when each slot can be dropped (after its last reader)."""
+        last_use: dict[int, int] = {}
+        for i, step in enumerate(self.steps):
+            for s in step.inputs.values():
+                for slot in s if isinstance(s, list) else (s,):
+                    last_use[slot] = i
+        keep = set(self.outputs.values())
+        frees: dict[int, list] = {}
+        for slot, i in last_use.items():
+            if slot not in keep:
+                frees.setdefault(i, []).append(slot)
+        for i, step in enumerate(self.steps):
+            step.free = tuple(frees.get(i, ()))
+        return self
+
+
+def compile_plan(net: Layer) -> Plan:
+    """The plan of a net, cached on the (immutable) net value."""
+    plan = net._cache.get("plan")
+    if plan is None:
+        plan = Plan()
+        in_slots = {}
+        for p in net.input_ports:
+            in_slots[p.name] = plan.new_slot()
+        plan.inputs = dict(in_slots)
+        plan.outputs = net._emit(plan, (), in_slots)
+        plan = plan.finish()
+        net._cache["plan"] = plan
+    return plan
+
+
+def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool = False):
+    """Run every step. Returns (outputs, tape, state updates).
+
+    `tape` (when `keep`) holds what backward needs; state updates are (step, {name: value}).
+    `ctx.extra["modes"]` may force a mode per leaf path (frozen BatchNormalization in NetTrain).
+    """
+    slots: list[Any] = [None] * plan.n_slots
+    for port, s in plan.inputs.items():
+        slots[s] = inputs[port]
+    tape = [] if keep else None
+    states = []
+    modes = ctx.extra.get("modes")
+    for step in plan.steps:
+        arrays = {name: values[aid] for name, aid in step.arrays.items()}
+        ins = {
+            p: (slots[s] if type(s) is int else [slots[i] for i in s])
+            for p, s in step.inputs.items()
+        }
+        c = ctx
+        if modes and step.path in modes:
+            c = Context(modes[step.path], ctx.dtype, ctx.rng, ctx.training, ctx.need_grad, {})
+        outs, cache, state = step.layer.forward(arrays, ins, c)
+        for p, s in step.outputs.items():
+            slots[s] = outs[p]
+        if keep:
+            tape.append((arrays, cache, c, {p: outs[p] for p in step.outputs}))
+        if state:
+            states.append((step, state))
+        for s in step.free:
+            slots[s] = None
+    return {p: slots[s] for p, s in plan.outputs.items()}, tape, states
+
+
+def run_backward(plan: Plan, tape: list, d_outputs: dict):
+    """Back-propagate output gradients. Returns (input-port gradients, array-id gradients).
+
+    Gradients add up where a slot fans out to several readers and where a shared array is
+    used by several steps.
+    """
+    grads: list[Any] = [None] * plan.n_slots
+    for port, s in plan.outputs.items():
+        g = d_outputs.get(port)
+        if g is not None:
+            grads[s] = g if grads[s] is None else grads[s] + g
+    d_arrays: dict = {}
+    for step, (arrays, cache, ctx, outs) in zip(reversed(plan.steps), reversed(tape)):
+        d_outs = {p: grads[s] for p, s in step.outputs.items()}
+        if all(g is None for g in d_outs.values()):
+            continue  # nothing downstream depends on this step
+        for p, g in d_outs.items():
+            if g is None:
+                d_outs[p] = np.zeros_like(outs[p])
+        d_ins, d_arrs = step.layer.backward(arrays, cache, d_outs, ctx)
+        for p, s in step.inputs.items():
+            g = d_ins.get(p)
+            if g is None:
+                continue
+            if type(s) is int:
+                grads[s] = g if grads[s] is None else grads[s] + g
+            else:
+                for slot, gi in zip(s, g):
+                    grads[slot] = gi if grads[slot] is None else grads[slot] + gi
+        for name, g in d_arrs.items():
+            aid = step.arrays[name]
+            d_arrays[aid] = g if aid not in d_arrays else d_arrays[aid] + g
+    return {p: grads[s] for p, s in plan.inputs.items()}, d_arrays

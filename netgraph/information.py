@@ -1,0 +1,311 @@
+"""Information: a readable report of a net, and its properties by name.
+
+Everything here works before NetInitialize: unknown dims show as `?`, unset arrays as
+"uninitialized", and counts use the inferred shapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import math
+from collections import Counter
+from typing import Any
+
+from . import shapes as S
+from .errors import NetError, NetOptionError, did_you_mean
+from .layer import Layer
+from .values import Automatic, NetPort, NetSharedArray
+
+
+def _arrays_info(net: Layer) -> dict:
+    """array id -> (value or None, shape, kind, itemsize) in plan order."""
+    out: dict = {}
+    for path, leaf in net._leaves():
+        for spec in leaf.array_specs:
+            value = leaf._arrays.get(spec.name)
+            if isinstance(value, NetSharedArray):
+                aid, value = value, net._shared.get(value.name)
+            else:
+                aid = path + (spec.name,)
+            shape = value.shape if value is not None else leaf.array_shape(spec.name)
+            itemsize = value.dtype.itemsize if value is not None else 4
+            if aid not in out:
+                out[aid] = (value, shape, spec.kind, itemsize)
+    return out
+
+
+def _count(shape) -> int | None:
+    return S.size(shape)
+
+
+def _total(counts) -> int:
+    return int(sum(c for c in counts if c is not None))
+
+
+def _lrm_of(net: Layer) -> dict:
+    """Default learning-rate multipliers per array (state arrays are pinned at 0)."""
+    out = {}
+    for path, leaf in net._leaves():
+        for spec in leaf.array_specs:
+            value = leaf._arrays.get(spec.name)
+            aid = value if isinstance(value, NetSharedArray) else path + (spec.name,)
+            if spec.kind == "state":
+                out[aid] = 0.0
+            else:
+                lrm = net._effective_lrm(path) if hasattr(net, "_effective_lrm") else leaf._lrm
+                out[aid] = 1.0 if lrm is Automatic else (0.0 if lrm is None else float(lrm))
+    return out
+
+
+def layers_graph(net: Layer):
+    import networkx as nx
+
+    g = nx.DiGraph()
+    if hasattr(net, "_graph_edges"):
+        for a, b in net._graph_edges():
+            g.add_edge(a, b)
+        for k in net._child_keys():
+            g.add_node(k)
+        return g
+    name = type(net).__name__
+    g.add_node(name)
+    for p in net.input_ports:
+        g.add_edge(NetPort(p.name), name)
+    for p in net.output_ports:
+        g.add_edge(name, NetPort(p.name))
+    return g
+
+
+def _topology(net: Layer) -> Any:
+    if net._child_keys():
+        return {
+            "type": type(net).__name__,
+            "layers": {str(k): _topology(net._child(k)) for k in net._child_keys()},
+            "edges": [[repr(a), repr(b)] for a, b in layers_graph(net).edges()],
+        }
+    return {
+        "type": type(net).__name__,
+        "options": {k: repr(v) for k, v in net.options.items()},
+        "ports": {p: S.fmt(s) for p, s in {**net.input_shapes, **net.output_shapes}.items()},
+    }
+
+
+def summary_graphic(net: Layer):
+    try:
+        import matplotlib
+
+        if matplotlib.get_backend().lower() not in ("agg",) and not _has_display():
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise NetError(
+            'Information(net, "SummaryGraphic") needs matplotlib: pip install "netgraph[plot]".'
+        ) from None
+    import networkx as nx
+
+    g = layers_graph(net)
+    try:
+        layers = list(nx.topological_generations(g))
+        pos = {}
+        for x, gen in enumerate(layers):
+            for y, node in enumerate(sorted(gen, key=repr)):
+                pos[node] = (x, -y + (len(gen) - 1) / 2)
+    except nx.NetworkXUnfeasible:
+        pos = nx.spring_layout(g, seed=0)
+    labels = {}
+    for node in g.nodes:
+        if isinstance(node, NetPort):
+            shape = net.port_shape(node.port)
+            labels[node] = f"{node.port}\n{S.fmt(shape)}"
+        elif node in net._child_keys():
+            child = net._child(node)
+            out = next(iter(child.output_shapes.values()), None)
+            labels[node] = f"{node}\n{type(child).__name__}\n{S.fmt(out)}"
+        else:
+            out = next(iter(net.output_shapes.values()), None)
+            labels[node] = f"{node}\n{S.fmt(out)}"
+    fig, ax = plt.subplots(figsize=(max(4, 2.2 * (max(x for x, _ in pos.values()) + 1)), 3.5))
+    colors = ["#dde8f7" if isinstance(n, NetPort) else "#f7e7c6" for n in g.nodes]
+    nx.draw_networkx(
+        g,
+        pos,
+        ax=ax,
+        labels=labels,
+        node_color=colors,
+        node_size=2600,
+        node_shape="s",
+        font_size=7,
+        arrows=True,
+    )
+    ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def _has_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY"))
+
+
+def _props(net: Layer) -> dict:
+    """Property name -> function computing it."""
+    arrays = lambda: _arrays_info(net)  # noqa: E731
+    return {
+        "Arrays": lambda: {
+            a: (Automatic if v is None else v.copy()) for a, (v, *_) in arrays().items()
+        },
+        "ArraysList": lambda: [Automatic if v is None else v.copy() for v, *_ in arrays().values()],
+        "ArraysCount": lambda: len(arrays()),
+        "ArraysPositionList": lambda: list(arrays()),
+        "ArraysDimensions": lambda: {a: s for a, (_, s, *_) in arrays().items()},
+        "ArraysElementCounts": lambda: {a: _count(s) for a, (_, s, *_) in arrays().items()},
+        "ArraysByteCounts": lambda: {
+            a: (None if _count(s) is None else _count(s) * b)
+            for a, (_, s, _, b) in arrays().items()
+        },
+        "ArraysTotalElementCount": lambda: _total(_count(s) for _, s, *_ in arrays().values()),
+        "ArraysTotalByteCount": lambda: _total_bytes(arrays()),
+        "ArraysTotalSize": lambda: _total_bytes(arrays()),
+        "ArraysLearningRateMultipliers": lambda: _lrm_of(net),
+        "SharedArraysCount": lambda: sum(isinstance(a, NetSharedArray) for a in arrays()),
+        "InputPorts": lambda: dict(net.input_shapes),
+        "OutputPorts": lambda: dict(net.output_shapes),
+        "InputPortNames": lambda: [p.name for p in net.input_ports],
+        "OutputPortNames": lambda: [p.name for p in net.output_ports],
+        "Layers": lambda: dict(net._leaves()),
+        "LayersList": lambda: [leaf for _, leaf in net._leaves()],
+        "LayersCount": lambda: sum(1 for _ in net._leaves()),
+        "LayerTypeCounts": lambda: dict(Counter(type(l).__name__ for _, l in net._leaves())),
+        "LayersGraph": lambda: layers_graph(net),
+        "SummaryGraphic": lambda: summary_graphic(net),
+        "TopologyHash": lambda: hashlib.sha256(
+            json.dumps(_topology(net), sort_keys=True).encode()
+        ).hexdigest(),
+        "Initialized": lambda: net.is_initialized(),
+    }
+
+
+def _total_bytes(arrays: dict) -> int:
+    return _total(None if _count(s) is None else _count(s) * b for _, s, _, b in arrays.values())
+
+
+PROPERTIES = tuple(sorted(_props(None).keys())) + ("Properties",)  # type: ignore[arg-type]
+
+
+def Information(net: Layer, prop: str | None = None) -> Any:  # noqa: N802 (Wolfram's name)
+    """A report on a net (`str()` gives a table), or one property of it.
+
+    >>> import netgraph as ng
+    >>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=(16, 8, 8)))
+    >>> ng.Information(bn, "ArraysCount"), ng.Information(bn, "ArraysTotalElementCount")
+    (4, 64)
+    >>> ng.Information(bn, "ArraysTotalSize")
+    256
+    """
+    if not isinstance(net, Layer):
+        raise NetError(f"Information: expected a layer or net, got {type(net).__name__}.")
+    if prop is None:
+        return InformationReport(net)
+    if prop == "Properties":
+        return list(PROPERTIES)
+    props = _props(net)
+    if prop not in props:
+        hint = did_you_mean(prop, PROPERTIES)
+        if hint.startswith(" Did"):
+            hint += " Valid properties: " + ", ".join(PROPERTIES) + "."
+        raise NetOptionError(f"Information: unknown property {prop!r}.{hint}")
+    return props[prop]()
+
+
+class InformationReport:
+    """The summary of a net: a text table (`str`), HTML in notebooks, properties by `[name]`."""
+
+    def __init__(self, net: Layer):
+        self.net = net
+
+    def __getitem__(self, prop: str) -> Any:
+        return Information(self.net, prop)
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for path, leaf in self.net._leaves():
+            values = [
+                self.net._shared.get(v.name) if isinstance(v, NetSharedArray) else v
+                for v in leaf._arrays.values()
+            ]
+            counts = [
+                _count(v.shape if v is not None else leaf.array_shape(s.name))
+                for s, v in zip(leaf.array_specs, values)
+            ]
+            out = [S.fmt(s) for s in leaf.output_shapes.values()]
+            rows.append(
+                {
+                    "layer": "/".join(map(str, path)) or type(leaf).__name__,
+                    "type": type(leaf).__name__,
+                    "output": ", ".join(out),
+                    "arrays": len(values),
+                    "parameters": "?" if None in counts else str(_total(counts)),
+                    "initialized": all(v is not None for v in values),
+                }
+            )
+        return rows
+
+    def summary(self) -> dict:
+        info = Information
+        net = self.net
+        arrays = _arrays_info(net)
+        learned = _total(_count(s) for _, s, k, _ in arrays.values() if k == "learned")
+        state = _total(_count(s) for _, s, k, _ in arrays.values() if k == "state")
+        return {
+            "Type": type(net).__name__,
+            "Inputs": ", ".join(f"{p} {S.fmt(s)}" for p, s in net.input_shapes.items()),
+            "Outputs": ", ".join(f"{p} {S.fmt(s)}" for p, s in net.output_shapes.items()),
+            "LayersCount": info(net, "LayersCount"),
+            "ArraysCount": len(arrays),
+            "SharedArraysCount": info(net, "SharedArraysCount"),
+            "ArraysTotalElementCount": f"{learned + state} ({learned} learned, {state} state)",
+            "ArraysTotalSize": _human_bytes(_total_bytes(arrays)),
+            "Initialized": "yes" if net.is_initialized() else "no",
+        }
+
+    def __str__(self) -> str:
+        rows = self.rows()
+        heads = ["layer", "type", "output", "arrays", "parameters"]
+        widths = {h: max([len(h)] + [len(str(r[h])) for r in rows]) for h in heads}
+        line = "  ".join(h.ljust(widths[h]) for h in heads)
+        out = [f"{k}: {v}" for k, v in self.summary().items()]
+        out += ["", line, "-" * len(line)]
+        for r in rows:
+            text = "  ".join(str(r[h]).ljust(widths[h]) for h in heads)
+            out.append(text + ("" if r["initialized"] else "  (uninitialized)"))
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        rows = self.rows()
+        heads = ["layer", "type", "output", "arrays", "parameters"]
+        summary = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in self.summary().items()
+        )
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(r[h]))}</td>" for h in heads) + "</tr>"
+            for r in rows
+        )
+        head = "".join(f"<th>{h}</th>" for h in heads)
+        return (
+            f"<table>{summary}</table><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>"
+        )
+
+
+def _human_bytes(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    exp = min(int(math.log10(n) // 3), 3)
+    return f"{n / 10 ** (3 * exp):.3g} {['bytes', 'kB', 'MB', 'GB'][exp]} ({n} bytes)"

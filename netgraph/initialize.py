@@ -1,0 +1,145 @@
+"""NetInitialize: deterministic initialization of every array a net still lacks.
+
+Each array draws from its own generator, seeded by (RandomSeeding, the array's path), so the
+result does not depend on traversal order and the same seed always gives the same net.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any
+
+import numpy as np
+
+from . import shapes as S
+from .errors import NetOptionError, NetShapeError, did_you_mean
+from .layer import Layer
+from .values import All, Automatic, NetSharedArray
+
+METHODS = ("Kaiming", "Xavier", "Orthogonal", "Random")
+
+
+def _seed_words(seed: Any) -> list[int]:
+    if isinstance(seed, str):
+        return [zlib.crc32(seed.encode())]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise NetOptionError(f"RandomSeeding should be an integer or a string, got {seed!r}.")
+    return [int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF]
+
+
+def array_rng(seed: Any, aid: Any) -> np.random.Generator:
+    """The generator of one array: a function of the seed and the array's id only."""
+    tag = f"shared:{aid.name}" if isinstance(aid, NetSharedArray) else repr(tuple(aid))
+    return np.random.default_rng(_seed_words(seed) + [zlib.crc32(tag.encode())])
+
+
+def _parse_method(method: Any) -> tuple[str, str]:
+    sub: dict = {}
+    if isinstance(method, (tuple, list)) and len(method) == 2 and isinstance(method[1], dict):
+        method, sub = method
+    if method not in METHODS:
+        raise NetOptionError(
+            f"NetInitialize: unknown Method {method!r}." + did_you_mean(method, METHODS)
+        )
+    dist = sub.get("Distribution", "Normal")
+    if dist not in ("Normal", "Uniform"):
+        raise NetOptionError(
+            f'NetInitialize: "Distribution" should be "Normal" or "Uniform", got {dist!r}.'
+        )
+    return method, dist
+
+
+def init_array(init: str, shape: tuple, method: str, dist: str, rng) -> np.ndarray:
+    """One array by its spec's rule. Weights: fan_in = product of the dims after the first."""
+    if init == "zeros" or (init == "weights" and len(shape) < 2):
+        return np.zeros(shape, np.float32)
+    if init == "ones":
+        return np.ones(shape, np.float32)
+    fan_out, fan_in = shape[0], math.prod(shape[1:])
+    if method == "Orthogonal":
+        a = rng.standard_normal((fan_out, fan_in))
+        u, _, vt = np.linalg.svd(a, full_matrices=False)
+        return (u if u.shape == a.shape else vt).reshape(shape).astype(np.float32)
+    std = {
+        "Kaiming": math.sqrt(2.0 / fan_in),
+        "Xavier": math.sqrt(2.0 / (fan_in + fan_out)),
+        "Random": 1.0,
+    }[method]
+    if dist == "Uniform":  # same variance: U(-s*sqrt 3, s*sqrt 3)
+        return rng.uniform(-std * math.sqrt(3), std * math.sqrt(3), shape).astype(np.float32)
+    return (rng.standard_normal(shape) * std).astype(np.float32)
+
+
+def NetInitialize(  # noqa: N802 (Wolfram's name)
+    net: Layer,
+    which: Any = Automatic,
+    *,
+    RandomSeeding: Any = 1234,  # noqa: N803
+    Method: Any = "Kaiming",
+    **kwargs: Any,  # noqa: N803
+) -> Layer:
+    """A new net with every unset array initialized (`ng.All`: every array re-initialized).
+
+    BatchNormalizationLayer: Scaling 1, Biases 0, MovingMean 0, MovingVariance 1. Weights:
+    Kaiming-normal (std sqrt(2/fan_in)) by default; "Xavier", "Orthogonal", "Random" too.
+    `None` removes every array.
+
+    >>> import netgraph as ng
+    >>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=(2, 4, 4)))
+    >>> ng.NetExtract(bn, "Scaling"), ng.NetExtract(bn, "MovingMean")
+    (array([1., 1.], dtype=float32), array([0., 0.], dtype=float32))
+    """
+    for key, value in kwargs.items():
+        if key == "random_seeding":
+            RandomSeeding = value
+        elif key == "method":
+            Method = value
+        else:
+            raise NetOptionError(
+                f'NetInitialize: unknown option "{key}".'
+                + did_you_mean(key, ["RandomSeeding", "Method"])
+            )
+    method, dist = _parse_method(Method)
+    _seed_words(RandomSeeding)
+    if which not in (Automatic, All, None):
+        raise NetOptionError(
+            f"NetInitialize: the second argument should be ng.All, ng.Automatic or None, "
+            f"got {which!r}."
+        )
+    values = net._array_values()
+    if which is None:
+        return net._with_array_values({aid: None for aid in values})
+    specs = _array_specs(net)
+    new, unknown = {}, []
+    for aid, value in values.items():
+        if value is not None and which is not All:
+            continue
+        init, shape, where = specs[aid]
+        if not S.is_known(shape):
+            unknown.append(f"{where} {S.fmt(shape)}")
+            continue
+        new[aid] = init_array(init, tuple(shape), method, dist, array_rng(RandomSeeding, aid))
+    if unknown:
+        raise NetShapeError(
+            f"Cannot initialize {type(net).__name__}: the dimensions of these arrays are not "
+            f"known yet: {'; '.join(unknown)}. Give the input shape (Input=...) or connect the "
+            "layer so that its shapes can be inferred."
+        )
+    for arr in new.values():
+        arr.setflags(write=False)
+    return net._with_array_values(new) if new else net
+
+
+def _array_specs(net: Layer) -> dict:
+    """array id -> (init rule, expected shape, description) for every array of the net."""
+    out = {}
+    for path, leaf in net._leaves():
+        for spec in leaf.array_specs:
+            value = leaf._arrays.get(spec.name)
+            aid = value if isinstance(value, NetSharedArray) else path + (spec.name,)
+            shape = leaf.array_shape(spec.name)
+            where = f'{type(leaf).__name__} {"/".join(map(str, path)) or ""} array "{spec.name}"'
+            if aid not in out or not S.is_known(out[aid][1]):
+                out[aid] = (spec.init, shape, where.replace("  ", " "))
+    return out

@@ -1,0 +1,440 @@
+"""The layer contract: options, declared ports and arrays, a shape rule, forward and backward.
+
+A layer is an immutable value. Its options live in a frozen, strict pydantic model (Wolfram's
+CamelCase names and snake_case aliases); its arrays in a separate mapping of read-only ndarrays;
+its port and array shapes come from `infer`, a monotone rule run to a fixed point. Compute never
+stores anything on the layer: `forward` returns the outputs, a cache for `backward`, and state
+updates (BatchNormalization's moving statistics) that the training loop applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_pascal, to_snake
+
+from . import shapes as S
+from .errors import NetArrayError, NetError, NetOptionError, NetShapeError, did_you_mean
+from .values import Automatic, NetSharedArray, NumericArray
+
+LAYER_TYPES: dict[str, type[Layer]] = {}  # the closed registry Import resolves names with
+
+
+class LayerOptions(BaseModel):
+    """Base of every layer's options: frozen, strict, finite, unknown names rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_pascal,
+        populate_by_name=True,
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        strict=True,
+    )
+
+
+@dataclass(frozen=True)
+class Port:
+    """A declared port. `dtype` "Integer" marks class-index ports; `is_list` takes a list."""
+
+    name: str
+    dtype: str = "Real"
+    is_list: bool = False
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """A declared array: "learned" arrays get gradients; "state" arrays (moving statistics) not.
+
+    `init` names the NetInitialize rule: "weights" (random, by Method), "zeros" or "ones".
+    State arrays are never shared and their learning-rate multiplier is pinned at 0.
+    """
+
+    name: str
+    kind: str = "learned"
+    init: str = "weights"
+
+    @property
+    def shareable(self) -> bool:
+        return self.kind == "learned"
+
+
+@dataclass
+class Context:
+    """How one evaluation runs: mode, randomness, precision, whether inside NetTrain."""
+
+    mode: str = "Test"
+    dtype: Any = np.float32
+    rng: np.random.Generator | None = None
+    training: bool = False
+    need_grad: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _option_error(layer_name: str, exc: ValidationError, valid: list[str]) -> NetOptionError:
+    lines = []
+    for err in exc.errors():
+        loc = err["loc"][0] if err["loc"] else "?"
+        if err["type"] == "extra_forbidden":
+            lines.append(f'unknown option "{loc}".{did_you_mean(loc, valid)}')
+        else:
+            name = to_pascal(str(loc)) if "_" in str(loc) or str(loc).islower() else loc
+            msg = err["msg"].replace("Input should be", "should be").replace("Value error, ", "")
+            lines.append(f'option "{name}" {msg}, got {err.get("input")!r}')
+    return NetOptionError(f"{layer_name}: " + "; ".join(lines) + ".")
+
+
+def as_array_value(value: Any, owner: str, name: str, shareable: bool = True) -> Any:
+    """A user's array value as stored: None (unset), NetSharedArray, or a read-only ndarray.
+
+    Lists and most arrays become float32; a NumericArray keeps Real64 if it says so.
+    """
+    if value is None or value is Automatic:
+        return None
+    if isinstance(value, NetSharedArray):
+        if not shareable:
+            raise NetArrayError(
+                f'{owner}: array "{name}" cannot be a NetSharedArray: moving statistics are '
+                'never shared (share "Scaling" and "Biases" instead).'
+            )
+        return value
+    dtype = np.float32
+    if isinstance(value, NumericArray):
+        dtype = np.float64 if value.type == "Real64" else np.float32
+        value = np.asarray(value)
+    try:
+        arr = np.array(value, dtype=dtype, copy=True)
+    except (TypeError, ValueError):
+        raise NetArrayError(
+            f'{owner}: array "{name}" must be numeric, got {type(value).__name__} {value!r:.60}.'
+        ) from None
+    if not np.all(np.isfinite(arr)):
+        raise NetArrayError(f'{owner}: array "{name}" contains NaN or infinite values.')
+    arr.setflags(write=False)
+    return arr
+
+
+def freeze(arr: np.ndarray) -> np.ndarray:
+    """A read-only array (no copy when it is already private to the net)."""
+    arr.setflags(write=False)
+    return arr
+
+
+class Layer:
+    """Base of every layer and container. Subclasses declare their options, ports and arrays.
+
+    Subclass contract:
+    - `Options`: a LayerOptions model; `positional`: the option names positional args fill;
+    - `input_ports`, `output_ports`: tuples of Port; `array_specs`: tuple of ArraySpec;
+    - `infer(store)`: refine port and array shapes in a ShapeStore (both directions);
+    - `forward(arrays, inputs, ctx) -> (outputs, cache, state_updates or None)`;
+    - `backward(arrays, cache, d_outputs, ctx) -> (d_inputs, d_arrays)`;
+    - optionally `check_arrays()` for value rules (e.g. MovingVariance > -Epsilon).
+    Ports and arrays are batched (axis 0 is the batch) in forward and backward.
+    """
+
+    Options: ClassVar[type[LayerOptions]] = LayerOptions
+    positional: ClassVar[tuple[str, ...]] = ()
+    input_ports: ClassVar[tuple[Port, ...]] = (Port("Input"),)
+    output_ports: ClassVar[tuple[Port, ...]] = (Port("Output"),)
+    array_specs: ClassVar[tuple[ArraySpec, ...]] = ()
+
+    __slots__ = ("_options", "_arrays", "_shapes", "_lrm", "_cache", "_shared")
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if not cls.__name__.startswith("_"):
+            LAYER_TYPES[cls.__name__] = cls
+
+    # ----------------------------------------------------------------- construction
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        options, arrays, shapes, lrm = self._split_arguments(args, kwargs)
+        built = type(self)._make(self._validate_options(options), arrays, shapes, lrm)
+        for slot in Layer.__slots__:
+            object.__setattr__(self, slot, getattr(built, slot))
+
+    @classmethod
+    def _port_names(cls) -> list[str]:
+        return [p.name for p in cls.input_ports + cls.output_ports]
+
+    def _split_arguments(self, args: tuple, kwargs: dict):
+        cls = type(self)
+        if len(args) > len(cls.positional):
+            raise NetOptionError(
+                f"{cls.__name__}: takes at most {len(cls.positional)} positional arguments "
+                f"({', '.join(to_pascal(p) for p in cls.positional) or 'none'}), got {len(args)}."
+            )
+        options = {to_pascal(name): value for name, value in zip(cls.positional, args)}
+        ports = {n: n for n in self._port_names()} | {to_snake(n): n for n in self._port_names()}
+        array_names = {s.name: s for s in cls.array_specs} | {
+            to_snake(s.name): s for s in cls.array_specs
+        }
+        arrays = {s.name: None for s in cls.array_specs}
+        shapes: dict[str, Any] = {}
+        lrm = Automatic
+        for key, value in kwargs.items():
+            if key in ports:
+                try:
+                    shapes[ports[key]] = S.parse(value, f'{cls.__name__} port "{ports[key]}"')
+                except ValueError as exc:
+                    raise NetShapeError(str(exc) + ".") from None
+            elif key in array_names:
+                spec = array_names[key]
+                arrays[spec.name] = as_array_value(value, cls.__name__, spec.name, spec.shareable)
+            elif key in ("LearningRateMultipliers", "learning_rate_multipliers"):
+                lrm = _check_lrm(value, cls.__name__)
+            else:
+                options[key] = value
+        return options, arrays, shapes, lrm
+
+    @classmethod
+    def _validate_options(cls, options: dict) -> LayerOptions:
+        try:
+            return cls.Options(**options)
+        except ValidationError as exc:
+            raise _option_error(cls.__name__, exc, cls.option_names()) from None
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Every keyword a constructor accepts, in Wolfram spelling."""
+        opts = [f.alias or to_pascal(n) for n, f in cls.Options.model_fields.items()]
+        return (
+            opts
+            + cls._port_names()
+            + [s.name for s in cls.array_specs]
+            + ["LearningRateMultipliers"]
+        )
+
+    @classmethod
+    def _make(
+        cls, options, arrays, shapes, lrm, array_error=NetArrayError, owner=None, shared=None
+    ):
+        """Build a value from its parts: run inference to a fixed point, then check arrays.
+
+        `shared` holds the values of this layer's NetSharedArrays when it stands alone; inside a
+        container the outermost container holds them instead.
+        """
+        self = object.__new__(cls)
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_arrays", dict(arrays))
+        object.__setattr__(self, "_lrm", lrm)
+        object.__setattr__(self, "_cache", {})
+        if shared is None:
+            shared = {v.name: None for v in arrays.values() if isinstance(v, NetSharedArray)}
+        object.__setattr__(self, "_shared", dict(shared))
+        object.__setattr__(self, "_shapes", {})
+        object.__setattr__(self, "_shapes", self._infer_shapes(shapes, array_error, owner))
+        self.check_arrays()
+        return self
+
+    def _infer_shapes(self, shapes: dict, array_error, owner=None) -> dict:
+        known = {n: shapes.get(n) for n in self._port_names()}
+        for name, value in self._arrays.items():
+            if isinstance(value, NetSharedArray):
+                value = self._shared.get(value.name)
+            known[name] = value.shape if isinstance(value, np.ndarray) else None
+        store = S.ShapeStore(known, owner or type(self).__name__, self._arrays.keys(), array_error)
+        for _ in range(20):
+            store.changed = False
+            self.infer(store)
+            if not store.changed:
+                break
+        return store.shapes
+
+    def _replace(
+        self, *, options=None, arrays=None, shapes=None, lrm=None, shared=None, array_error=None
+    ):
+        """A new value with some parts replaced (everything is re-inferred and re-checked)."""
+        ports = {n: self._shapes.get(n) for n in self._port_names()}
+        arrays = {**self._arrays, **(arrays or {})}
+        names = {v.name for v in arrays.values() if isinstance(v, NetSharedArray)}
+        merged = {**self._shared, **(shared or {})}
+        return type(self)._make(
+            self._options if options is None else options,
+            arrays,
+            {**ports, **(shapes or {})},
+            self._lrm if lrm is None else lrm,
+            array_error or NetArrayError,
+            shared={n: merged.get(n) for n in names},
+        )
+
+    def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
+        """This net with some port shapes fixed (from data); conflicts are shape errors."""
+        return self._replace(shapes=shapes, array_error=array_error)
+
+    # Path hooks. A leaf has no children; containers override these.
+    def _child_keys(self) -> tuple:
+        return ()
+
+    def _child_key(self, head: Any) -> Any:
+        """The canonical key of a child named or positioned by `head`, else None."""
+        return None
+
+    def _child(self, key: Any) -> Layer:
+        raise KeyError(key)
+
+    def _with_child(self, key: Any, layer: Any) -> Layer:
+        raise KeyError(key)
+
+    def _with_shared(self, name: str, value: Any) -> Layer:
+        """A new net whose shared array `name` holds `value`."""
+        if name not in self._shared:
+            raise NetArrayError(f"{type(self).__name__} has no shared array {name!r}.")
+        arr = as_array_value(value, type(self).__name__, name)
+        return self._replace(shared={name: arr})
+
+    def _with_array_values(self, values: dict) -> Layer:
+        """A new net with arrays replaced by id (path tuple or NetSharedArray)."""
+        arrays = {aid[-1]: v for aid, v in values.items() if isinstance(aid, tuple)}
+        shared = {aid.name: v for aid, v in values.items() if isinstance(aid, NetSharedArray)}
+        return self._replace(arrays=arrays, shared=shared)
+
+    def _leaves(self, path: tuple = ()):
+        """(path, leaf layer) pairs in plan order; a leaf is its own only leaf."""
+        yield path, self
+
+    def _array_values(self) -> dict:
+        """Every array of the net by id (path tuple or NetSharedArray): ndarray or None."""
+        out = {}
+        for path, leaf in self._leaves():
+            for spec in leaf.array_specs:
+                value = leaf._arrays.get(spec.name)
+                if isinstance(value, NetSharedArray):
+                    out[value] = self._shared.get(value.name)
+                else:
+                    out[path + (spec.name,)] = value
+        return out
+
+    # ------------------------------------------------------------------ the contract
+
+    def infer(self, store: S.ShapeStore) -> None:
+        """Default: Output has the shape of Input (elementwise layers)."""
+        store.same("Input", "Output")
+
+    def check_arrays(self) -> None:
+        """Value rules for arrays; raise NetArrayError. Default: none."""
+
+    def forward(self, arrays: dict, inputs: dict, ctx: Context):
+        raise NotImplementedError
+
+    def backward(self, arrays: dict, cache: Any, d_outputs: dict, ctx: Context):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Construction options in Wolfram spelling (positional ones included)."""
+        out = {}
+        for name, f in type(self).Options.model_fields.items():
+            out[f.alias or to_pascal(name)] = getattr(self._options, name)
+        return out
+
+    def port_shape(self, port: str) -> Any:
+        return self._shapes.get(port)
+
+    @property
+    def input_shapes(self) -> dict[str, Any]:
+        return {p.name: self._shapes.get(p.name) for p in self.input_ports}
+
+    @property
+    def output_shapes(self) -> dict[str, Any]:
+        return {p.name: self._shapes.get(p.name) for p in self.output_ports}
+
+    def array_shape(self, name: str) -> Any:
+        return self._shapes.get(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        fields = type(self).Options.model_fields
+        if name in fields:
+            return getattr(self._options, name)
+        snake = to_snake(name)
+        if snake in fields:
+            return getattr(self._options, snake)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise NetError(
+            f"{type(self).__name__} is an immutable value; use NetReplacePart to change it."
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        if self._options != other._options or self._lrm != other._lrm:
+            return False
+        if self.input_shapes != other.input_shapes or self.output_shapes != other.output_shapes:
+            return False
+        return _same_arrays(self._arrays, other._arrays)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._options))
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.options.items() if _shown(type(self), k, v)]
+        for p in self.input_ports:
+            if self._shapes.get(p.name) is not None:
+                parts.append(f"{p.name}={S.fmt(self._shapes[p.name])}")
+        state = "" if self.is_initialized() else " <uninitialized>"
+        return f"{type(self).__name__}({', '.join(parts)}){state}"
+
+    def _repr_html_(self) -> str:
+        from .information import Information
+
+        return Information(self)._repr_html_()
+
+    def is_initialized(self) -> bool:
+        return all(v is not None for v in self._array_values().values())
+
+    def __call__(self, data: Any, *props: Any, **options: Any):
+        from .evaluation import evaluate
+
+        return evaluate(self, data, props, options)
+
+    # --------------------------------------------------- executor hook (containers override)
+
+    def _emit(self, builder, path: tuple, in_slots: dict) -> dict:
+        """Add this layer's compute to a plan being built; return its output slots."""
+        return builder.add_step(self, path, in_slots)
+
+
+def _shown(cls, key: str, value: Any) -> bool:
+    f = {(fi.alias or to_pascal(n)): fi for n, fi in cls.Options.model_fields.items()}.get(key)
+    return f is None or value != f.default or key in (to_pascal(p) for p in cls.positional)
+
+
+def _same_arrays(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k, x in a.items():
+        y = b[k]
+        if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            if x.dtype != y.dtype or not np.array_equal(x, y):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def _check_lrm(value: Any, owner: str) -> Any:
+    """A layer's LearningRateMultipliers option: Automatic, None, or a finite number."""
+    if value is Automatic or value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        if isinstance(value, dict):
+            return value
+        raise NetOptionError(
+            f'{owner}: option "LearningRateMultipliers" should be a number, None or Automatic, '
+            f"got {value!r}."
+        )
+    if not np.isfinite(value):
+        raise NetOptionError(
+            f'{owner}: option "LearningRateMultipliers" must be finite, got {value!r}.'
+        )
+    return float(value)

@@ -1,0 +1,247 @@
+"""NetExtract, NetReplacePart and Options: reading and replacing parts of a net by path.
+
+A path is a tuple of keys: layer keys (names, or positions with negatives from the end) through
+nested containers, then an array, option or port name. A bare name is a path of length one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.alias_generators import to_pascal
+
+from . import shapes as S
+from .errors import (
+    NetArrayError,
+    NetError,
+    NetGraphError,
+    NetOptionError,
+    NetShapeError,
+    did_you_mean,
+)
+from .evaluation import EVALUATION_OPTIONS
+from .layer import Layer, _check_lrm, as_array_value
+from .values import All, Automatic, NetSharedArray
+
+
+def _as_path(spec: Any) -> tuple:
+    if isinstance(spec, list):
+        spec = tuple(spec)
+    return spec if isinstance(spec, tuple) else (spec,)
+
+
+def _leaf_part_kind(layer: Layer, name: Any) -> tuple[str, str] | None:
+    """('array'|'option'|'port'|'lrm', canonical name) for a part of one layer, or None."""
+    if not isinstance(name, str):
+        return None
+    arrays = {s.name for s in layer.array_specs}
+    for cand in (name, to_pascal(name)):
+        if cand in arrays:
+            return "array", cand
+    if name in ("LearningRateMultipliers", "learning_rate_multipliers"):
+        return "lrm", "LearningRateMultipliers"
+    fields = type(layer).Options.model_fields
+    for field_name, f in fields.items():
+        if name in (field_name, f.alias, to_pascal(field_name)):
+            return "option", field_name
+    ports = [p.name for p in layer.input_ports + layer.output_ports]
+    for cand in (name, to_pascal(name)):
+        if cand in ports:
+            return "port", cand
+    return None
+
+
+def _valid_parts(layer: Layer) -> list[str]:
+    names = [s.name for s in layer.array_specs]
+    names += [f.alias or to_pascal(n) for n, f in type(layer).Options.model_fields.items()]
+    names += [p.name for p in layer.input_ports + layer.output_ports]
+    return names + ["LearningRateMultipliers"] + [str(k) for k in layer._child_keys()]
+
+
+def _unknown_part(layer: Layer, name: Any, full: tuple) -> NetError:
+    return NetGraphError(
+        f"{type(layer).__name__} has no part {name!r} (in path {full!r})."
+        + did_you_mean(name, _valid_parts(layer))
+    )
+
+
+# ---------------------------------------------------------------------------- NetExtract
+
+
+def NetExtract(net: Layer, spec: Any) -> Any:  # noqa: N802 (Wolfram's name)
+    """A part of a net: an array (a copy), an option value, a port shape or an inner layer.
+
+    >>> import netgraph as ng
+    >>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=2, Epsilon=0.01))
+    >>> ng.NetExtract(bn, "Epsilon"), ng.NetExtract(bn, "Input")
+    (0.01, (2,))
+    >>> ng.NetExtract(bn, "MovingVariance")
+    array([1., 1.], dtype=float32)
+    """
+    if isinstance(spec, NetSharedArray):
+        if spec.name not in net._shared:
+            raise NetArrayError(
+                f"{type(net).__name__} has no shared array {spec.name!r}."
+                + did_you_mean(spec.name, net._shared)
+            )
+        value = net._shared[spec.name]
+        return Automatic if value is None else value.copy()
+    if spec is All:
+        return _extract_all(net)
+    path = _as_path(spec)
+    if not path:
+        return net
+    return _extract(net, path, path)
+
+
+def _extract_all(net: Layer) -> dict:
+    keys = list(net._child_keys())
+    if keys:
+        return {k: net._child(k) for k in keys}
+    out = dict(net.options)
+    for s in net.array_specs:
+        out[s.name] = NetExtract(net, s.name)
+    return out
+
+
+def _extract(net: Layer, path: tuple, full: tuple) -> Any:
+    head, rest = path[0], path[1:]
+    key = net._child_key(head)
+    if key is not None:
+        child = net._child(key)
+        return child if not rest else _extract(child, rest, full)
+    kind = _leaf_part_kind(net, head)
+    if kind is None or rest:
+        raise _unknown_part(net, head if kind is None else rest[0], full)
+    what, name = kind
+    if what == "array":
+        value = net._arrays.get(name)
+        if isinstance(value, NetSharedArray):
+            value = net._shared.get(value.name)
+        return Automatic if value is None else value.copy()
+    if what == "option":
+        return getattr(net._options, name)
+    if what == "port":
+        return net.port_shape(name)
+    return net._lrm
+
+
+# ------------------------------------------------------------------------ NetReplacePart
+
+
+def NetReplacePart(net: Layer, rules: Any, value: Any = None) -> Layer:  # noqa: N802
+    """A new net with arrays, options, port shapes or layers replaced.
+
+    `rules` is a dict {path: value} (or a list of (path, value) pairs); everything is
+    re-inferred and validated, and the argument is never changed.
+
+    >>> import netgraph as ng
+    >>> bn = ng.BatchNormalizationLayer(Input=2)
+    >>> ng.NetExtract(ng.NetReplacePart(bn, {"Biases": [1, 2]}), "Biases")
+    array([1., 2.], dtype=float32)
+    """
+    if value is not None:
+        rules = {rules: value}
+    items = rules.items() if isinstance(rules, dict) else rules
+    for path, new in items:
+        net = _replace(net, _as_path(path), new, _as_path(path))
+    return net
+
+
+def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
+    if isinstance(path[0], NetSharedArray):
+        return net._with_shared(path[0].name, value)
+    head, rest = path[0], path[1:]
+    key = net._child_key(head)
+    if key is not None:
+        if not rest:
+            return net._with_child(key, value)
+        return net._with_child(key, _replace(net._child(key), rest, value, full))
+    kind = _leaf_part_kind(net, head)
+    if kind is None or rest:
+        raise _unknown_part(net, head if kind is None else rest[0], full)
+    what, name = kind
+    owner = type(net).__name__
+    if what == "array":
+        spec = next(s for s in net.array_specs if s.name == name)
+        current = net._arrays.get(name)
+        if isinstance(current, NetSharedArray) and not isinstance(value, NetSharedArray):
+            return net._with_shared(current.name, value)
+        return net._replace(arrays={name: as_array_value(value, owner, name, spec.shareable)})
+    if what == "option":
+        options = {n: getattr(net._options, n) for n in type(net).Options.model_fields}
+        options[name] = value
+        return net._replace(options=type(net)._validate_options(options))
+    if what == "port":
+        try:
+            shape = S.parse(value, f'{owner} port "{name}"')
+        except ValueError as exc:
+            raise NetShapeError(str(exc) + ".") from None
+        return net._replace(shapes={name: shape})
+    return net._replace(lrm=_check_lrm(value, owner))
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def resolve_array_path(net: Layer, spec: Any, plan) -> Any:
+    """A user's array path (name, tuple, NetSharedArray) -> the plan's array id."""
+    if isinstance(spec, NetSharedArray):
+        if spec in plan.array_kinds:
+            return spec
+        raise NetArrayError(f"the net has no shared array {spec.name!r}.")
+    path = _as_path(spec)
+    canonical = canonical_array_path(net, path, path)
+    leaf = net
+    for key in canonical[:-1]:
+        leaf = leaf._child(key)
+    value = leaf._arrays.get(canonical[-1])
+    return value if isinstance(value, NetSharedArray) else canonical
+
+
+def canonical_array_path(net: Layer, path: tuple, full: tuple) -> tuple:
+    """Layer keys made canonical (positions -> keys), ending in an array name."""
+    if not path:
+        raise NetGraphError(f"{full!r} names a layer, not an array.")
+    head, rest = path[0], path[1:]
+    key = net._child_key(head)
+    if key is not None:
+        return (key,) + canonical_array_path(net._child(key), rest, full)
+    kind = _leaf_part_kind(net, head)
+    if kind is None or kind[0] != "array" or rest:
+        valid = [s.name for s in net.array_specs] + [str(k) for k in net._child_keys()]
+        raise NetArrayError(
+            f"{type(net).__name__} has no array {head!r} (in path {full!r})."
+            + did_you_mean(head, valid)
+        )
+    return (kind[1],)
+
+
+# ---------------------------------------------------------------------------- Options
+
+
+def Options(obj: Any) -> dict:  # noqa: N802
+    """Construction options and defaults of a layer class, or evaluation options of a net.
+
+    >>> import netgraph as ng
+    >>> ng.Options(ng.BatchNormalizationLayer)["Momentum"]
+    0.9
+    >>> ng.Options(ng.BatchNormalizationLayer())["NetEvaluationMode"]
+    'Test'
+    """
+    if isinstance(obj, type) and issubclass(obj, Layer):
+        out = {}
+        for name, f in obj.Options.model_fields.items():
+            if name in obj.positional:
+                continue
+            default = f.default
+            out[f.alias or to_pascal(name)] = Automatic if default is None else default
+        for p in obj.input_ports + obj.output_ports:
+            out[p.name] = Automatic
+        for s in obj.array_specs:
+            out[s.name] = Automatic
+        out["LearningRateMultipliers"] = Automatic
+        return dict(sorted(out.items()))
+    if isinstance(obj, Layer):
+        return dict(EVALUATION_OPTIONS)
+    raise NetOptionError(f"Options: expected a layer class or a net, got {obj!r}.")
