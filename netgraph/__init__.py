@@ -21,6 +21,7 @@ from .errors import (
     NetTrainError,
 )
 from .information import Information
+from .containers import NetChain, NetGraph, NetInsertSharedArrays
 from .initialize import NetInitialize
 from .layer import Layer  # noqa: I001  (core modules before the layer and training packages)
 from .parts import NetExtract, NetReplacePart, Options

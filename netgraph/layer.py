@@ -141,6 +141,7 @@ class Layer:
     input_ports: ClassVar[tuple[Port, ...]] = (Port("Input"),)
     output_ports: ClassVar[tuple[Port, ...]] = (Port("Output"),)
     array_specs: ClassVar[tuple[ArraySpec, ...]] = ()
+    variadic_inputs: ClassVar[bool] = False  # ports Input1..InputN, N set by the graph
 
     __slots__ = ("_options", "_arrays", "_shapes", "_lrm", "_cache", "_shared")
 
@@ -265,6 +266,20 @@ class Layer:
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
         """This net with some port shapes fixed (from data); conflicts are shape errors."""
         return self._replace(shapes=shapes, array_error=array_error)
+
+    def _with_input_count(self, n: int) -> Layer:
+        """For variadic layers (Catenate, Total, Threading): the layer with N input ports."""
+        raise NetError(f"{type(self).__name__} does not take a list of inputs.")
+
+    def _copy_with(self, **slots: Any) -> Layer:
+        """A shallow copy with some slots replaced and a fresh cache (no re-inference)."""
+        new = object.__new__(type(self))
+        for cls in type(self).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(self, slot):
+                    object.__setattr__(new, slot, slots.get(slot, getattr(self, slot)))
+        object.__setattr__(new, "_cache", {})
+        return new
 
     # Path hooks. A leaf has no children; containers override these.
     def _child_keys(self) -> tuple:
