@@ -6,8 +6,7 @@
 (3,)
 """
 
-from netgraph.layers.normalization import BatchNormalizationLayer
-
+# ruff: noqa: I001  (core modules first, then the layer and training packages, which import them)
 from .errors import (
     NetArrayError,
     NetDataError,
@@ -27,6 +26,11 @@ from .layer import Layer  # noqa: I001  (core modules before the layer and train
 from .parts import NetExtract, NetReplacePart, Options
 from .values import All, Automatic, NetPort, NetPortGradient, NetSharedArray, NumericArray, Scaled
 
+from netgraph.layers.normalization import BatchNormalizationLayer
+
+from netgraph.training.loop import NetTrain
+from netgraph.training.results import NetTrainResults
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -36,6 +40,9 @@ __all__ = [
     "Information",
     "Layer",
     "NetArrayError",
+    "NetChain",
+    "NetGraph",
+    "NetInsertSharedArrays",
     "NetDataError",
     "NetError",
     "NetExtract",
@@ -50,6 +57,8 @@ __all__ = [
     "NetSaveError",
     "NetShapeError",
     "NetSharedArray",
+    "NetTrain",
+    "NetTrainResults",
     "NetTrainError",
     "NumericArray",
     "Options",

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import NetError
 from .layer import Context, Layer
 from .values import NetSharedArray
 
@@ -106,7 +107,10 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
         c = ctx
         if modes and step.path in modes:
             c = Context(modes[step.path], ctx.dtype, ctx.rng, ctx.training, ctx.need_grad, {})
-        outs, cache, state = step.layer.forward(arrays, ins, c)
+        try:
+            outs, cache, state = step.layer.forward(arrays, ins, c)
+        except NetError as exc:
+            raise _located(exc, step) from None
         for p, s in step.outputs.items():
             slots[s] = outs[p]
         if keep:
@@ -116,6 +120,14 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
         for s in step.free:
             slots[s] = None
     return {p: slots[s] for p, s in plan.outputs.items()}, tape, states
+
+
+def _located(exc: NetError, step: Step) -> NetError:
+    """The same error, its message prefixed with the layer's path inside the net."""
+    if not step.path:
+        return exc
+    where = "/".join(str(k) for k in step.path)
+    return type(exc)(f'in layer "{where}": {exc}')
 
 
 def run_backward(plan: Plan, tape: list, d_outputs: dict):

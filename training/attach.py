@@ -1,0 +1,213 @@
+"""The training net: the user's net with loss layers attached (LossFunction).
+
+Automatic: each output port gets a loss chosen by the layer that produces it — a SoftmaxLayer
+gets CrossEntropyLossLayer("Index") for integer class targets ("Probabilities" for probability
+targets), an ElementwiseLayer("LogisticSigmoid") gets CrossEntropyLossLayer("Binary"), anything
+else MeanSquaredLossLayer. A net whose outputs already come from loss layers trains as it is.
+The targets take the name of the output port they belong to: `{"Input": X, "Output": Y}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from netgraph.containers import NetGraph
+from netgraph.errors import NetDataError, NetOptionError
+from netgraph.layer import LAYER_TYPES, Layer
+from netgraph.values import Automatic, NetPort
+
+LOSS_TYPES = ("MeanSquaredLossLayer", "CrossEntropyLossLayer")
+NET = "net"  # the user's net inside the training graph
+
+
+def is_loss(layer: Layer) -> bool:
+    return type(layer).__name__ in LOSS_TYPES
+
+
+def producer(net: Layer, port: str) -> Layer:
+    """The leaf layer whose output is `port` of `net` (walking into containers)."""
+    while isinstance(net, NetGraph):
+        key, inner = net._outputs[port]
+        if key is None:
+            return net
+        net, port = net._layers[key], inner
+    return net
+
+
+@dataclass
+class TrainingNet:
+    graph: NetGraph  # the user's net under key "net", plus loss layers
+    input_ports: list  # data ports that feed the user's net
+    target_ports: list  # data ports that feed loss targets
+    loss_ports: list  # graph outputs whose mean over the batch is the objective
+
+
+def target_plan(net: Layer, loss: Any) -> tuple[list, list, dict]:
+    """(input ports, target ports, {output port: loss layer or None}) before data is seen.
+
+    None means "choose automatically once the targets are known"; a net that already computes
+    its loss maps its loss ports to "self".
+    """
+    outs = [p.name for p in net.output_ports]
+    ins = [p.name for p in net.input_ports]
+    own = [p for p in outs if is_loss(producer(net, p))]
+    if isinstance(loss, str):
+        if loss not in outs:
+            raise NetOptionError(
+                f"LossFunction {loss!r} is not an output port of the net (outputs: {outs})."
+            )
+        own = [loss]
+        loss = Automatic
+    if own and loss is Automatic:
+        targets = [p for p in ins if _feeds_target(net, p)]
+        return [p for p in ins if p not in targets], targets, {p: "self" for p in own}
+    if isinstance(loss, Layer):
+        if not is_loss(loss):
+            raise NetOptionError(f"LossFunction should be a loss layer, got {type(loss).__name__}.")
+        if len(outs) != 1:
+            raise NetOptionError(
+                f"the net has several outputs {outs}; give LossFunction={{port: loss layer}}."
+            )
+        losses = {outs[0]: loss}
+    elif isinstance(loss, dict):
+        for port, layer in loss.items():
+            if port not in outs or not (isinstance(layer, Layer) and is_loss(layer)):
+                raise NetOptionError(
+                    f"LossFunction: {port!r} -> {layer!r} must map an output port {outs} to a "
+                    "loss layer."
+                )
+        losses = dict(loss)
+    elif loss is Automatic:
+        losses = {p: None for p in outs}
+    else:
+        raise NetOptionError(
+            f"LossFunction should be Automatic, a loss layer, an output port name or a dict, "
+            f"got {loss!r}."
+        )
+    return ins, list(losses), losses
+
+
+def _feeds_target(net: Layer, port: str) -> bool:
+    """Does graph input `port` feed a loss layer's Target (so it takes target data)?"""
+    if is_loss(net):
+        return port == "Target"
+    if not isinstance(net, NetGraph):
+        return False
+    for (key, inner), (src, name) in net._conns.items():
+        if src is None and name == port and _feeds_target(net._layers[key], inner):
+            return True
+    return False
+
+
+def automatic_loss(net: Layer, port: str, targets: np.ndarray) -> Layer:
+    kind = type(producer(net, port)).__name__
+    layer = producer(net, port)
+    if kind == "SoftmaxLayer":
+        out_rank = len(net.port_shape(port) or ())
+        if targets.ndim - 1 == out_rank - 1 and _integral(targets):
+            return LAYER_TYPES["CrossEntropyLossLayer"]("Index")
+        return LAYER_TYPES["CrossEntropyLossLayer"]("Probabilities")
+    if kind == "ElementwiseLayer" and getattr(layer, "function_name", None) in (
+        "LogisticSigmoid",
+        "Sigmoid",
+    ):
+        return LAYER_TYPES["CrossEntropyLossLayer"]("Binary")
+    return LAYER_TYPES["MeanSquaredLossLayer"]()
+
+
+def _integral(a: np.ndarray) -> bool:
+    return a.dtype.kind in "iu" or bool(np.all(np.mod(a, 1) == 0))
+
+
+def build(net: Layer, losses: dict, targets: dict, input_ports: list) -> TrainingNet:
+    """The training graph for `net` with `losses` ({port: layer|None|"self"})."""
+    if all(v == "self" for v in losses.values()):
+        graph = NetGraph({NET: net}, [])
+        return TrainingNet(
+            graph, input_ports, [p for p in graph._inputs if p not in input_ports], list(losses)
+        )
+    layers: dict = {NET: net}
+    edges = []
+    names = {}
+    for port, loss in losses.items():
+        if loss is None:
+            loss = automatic_loss(net, port, targets[port])
+        key = "loss" if len(losses) == 1 else f"loss_{port}"
+        layers[key] = loss
+        names[port] = key
+        edges.append((NetPort(NET, port), NetPort(key, "Input")))
+        edges.append((NetPort(port), NetPort(key, "Target")))
+    outputs = []
+    for port, key in names.items():
+        out = "Loss" if len(names) == 1 else f"Loss_{port}"
+        edges.append((NetPort(key, "Loss"), NetPort(out)))
+        outputs.append(out)
+    graph = NetGraph(layers, edges)
+    return TrainingNet(graph, input_ports, list(losses), outputs)
+
+
+def check_targets(tnet: TrainingNet, data: dict, what: str) -> None:
+    """Targets fit their loss: shape, and class indices integral and in range."""
+    graph = tnet.graph
+    for port in tnet.target_ports:
+        arr = data[port]
+        shape = graph.port_shape(port)
+        example = arr.shape[1:]
+        dtype = dict((p.name, p.dtype) for p in graph.input_ports)[port]
+        consumer = _consumer(graph, port)
+        if (
+            shape is not None
+            and Ellipsis not in shape
+            and (
+                len(shape) != len(example)
+                or any(d is not None and d != e for d, e in zip(shape, example))
+            )
+        ):
+            raise NetDataError(
+                f"{what}: targets of port {port!r} have example shape {example}, but "
+                f"{consumer} expects {_fmt(shape)}."
+            )
+        if dtype == "Integer":
+            bad = (
+                np.flatnonzero(np.mod(arr.reshape(len(arr), -1), 1).any(axis=1))
+                if (arr.dtype.kind == "f")
+                else []
+            )
+            if len(bad):
+                raise NetDataError(
+                    f"{what}: example {int(bad[0])} of port {port!r} is not a class index: "
+                    f"{consumer} takes integer classes 0, 1, ..., got {arr[bad[0]]!r}."
+                )
+            classes = _classes(graph, port)
+            flat = arr.reshape(len(arr), -1)
+            out = np.flatnonzero(((flat < 0) | (flat >= (classes or np.inf))).any(axis=1))
+            if len(out):
+                raise NetDataError(
+                    f"{what}: example {int(out[0])} of port {port!r} has class index "
+                    f"{arr[out[0]]!r} outside 0..{classes - 1}, the classes {consumer} knows."
+                )
+
+
+def _fmt(shape) -> str:
+    from netgraph.shapes import fmt
+
+    return fmt(shape)
+
+
+def _consumer(graph: NetGraph, port: str) -> str:
+    for (key, inner), (src, name) in graph._conns.items():
+        if src is None and name == port:
+            return f"{type(graph._layers[key]).__name__} {key!r} port {inner!r}"
+    return "the net"
+
+
+def _classes(graph: NetGraph, port: str) -> int | None:
+    for (key, _), (src, name) in graph._conns.items():
+        if src is None and name == port:
+            shape = graph._layers[key].port_shape("Input")
+            if shape and Ellipsis not in shape and shape[-1] is not None:
+                return shape[-1]
+    return None

@@ -1,0 +1,220 @@
+"""Training checkpoints: every array, optimizer slots, counters, RNG states and history.
+
+A checkpoint is a safetensors-layout file written atomically through netgraph._safefile (so a
+failed write keeps the previous file), whose metadata also holds the trained net's description:
+`ng.Import(checkpoint)` gives the net as it was at that point. `NetTrain(..., ResumeFrom=path)`
+continues the run so that its result equals an uninterrupted run; a checkpoint of a different
+net, data size or training options is refused with a NetLoadError listing the differences.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from netgraph import _safefile
+from netgraph.errors import NetLoadError, NetOptionError
+from netgraph.information import Information
+
+FORMAT = "netgraph-checkpoint"
+VERSION = 1
+META_KEY = "netgraph.training"
+
+
+def _fingerprint(session) -> dict:
+    t, o = session.trainer, session.opts
+    return {
+        "topology": Information(t.tnet.graph, "TopologyHash"),
+        "examples": t.n,
+        "batch_size": t.batch_size,
+        "method": t.method,
+        "optimizer": {
+            k: (v if isinstance(v, (int, float)) or v is None else repr(v))
+            for k, v in t.optimizer.options.items()
+        },
+        "precision": o["WorkingPrecision"],
+        "seed": t.seed,
+    }
+
+
+def _ids(session) -> list:
+    return sorted(session.trainer.values, key=repr)
+
+
+def _payload(session) -> tuple[dict, dict]:
+    t = session.trainer
+    tensors: dict = {}
+    ids = _ids(session)
+    for i, aid in enumerate(ids):
+        tensors[f"arrays/{i}"] = np.ascontiguousarray(t.values[aid])
+    for name, slot in t.optimizer.slots.items():
+        tensors[f"slots/{name}"] = slot
+    if session.permutation is not None:
+        tensors["permutation"] = session.permutation.astype(np.int64)
+    if session.best["values"] is not None:
+        for i, aid in enumerate(ids):
+            tensors[f"best/{i}"] = np.ascontiguousarray(session.best["values"][aid])
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "fingerprint": _fingerprint(session),
+        "array_ids": [repr(a) for a in ids],
+        "counters": {
+            "round": session.round,
+            "batch": session.batch,
+            "t": session.t,
+            "examples": session.examples,
+            "elapsed": session.elapsed,
+            "stale": session.stale,
+            "monitor_best": getattr(session, "_monitor_best", None),
+        },
+        "limit": session.limit,
+        "history": session.history,
+        "round_losses": session.round_losses,
+        "best": {"loss": session.best["loss"], "round": session.best["round"]},
+        "rng": {
+            "shuffle": t.shuffle_rng.bit_generator.state,
+            "layer": t.layer_rng.bit_generator.state,
+        },
+    }
+    metadata = {META_KEY: json.dumps(state, default=_json_default)}
+    metadata.update(_net_metadata(session, tensors))
+    return tensors, metadata
+
+
+def _json_default(value: Any):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+
+
+def _net_metadata(session, tensors: dict) -> dict:
+    """The trained net's own file description, so that ng.Import reads a checkpoint."""
+    try:
+        from netgraph import files
+    except ImportError:
+        return {}
+    manifest, net_tensors = files.net_to_manifest(session.trainer.trained_net())
+    tensors.update(net_tensors)
+    return files.manifest_metadata(manifest)
+
+
+def _write(session, path: str) -> str:
+    tensors, metadata = _payload(session)
+    _safefile.write_tensors(path, tensors, metadata)
+    return path
+
+
+def save_round(session) -> str:
+    """Write the end-of-round checkpoint where TrainingProgressCheckpointing says."""
+    option = session.opts["TrainingProgressCheckpointing"]
+    kind, where = _location(option)
+    if kind == "Directory":
+        os.makedirs(where, exist_ok=True)
+        path = os.path.join(where, f"checkpoint-round{session.round:04d}.safetensors")
+    else:
+        parent = os.path.dirname(os.path.abspath(where))
+        os.makedirs(parent, exist_ok=True)
+        path = where
+    return _write(session, path)
+
+
+def _location(option: Any) -> tuple[str, str]:
+    if (
+        isinstance(option, (tuple, list))
+        and len(option) == 2
+        and option[0] in ("Directory", "File")
+        and isinstance(option[1], (str, os.PathLike))
+    ):
+        return option[0], os.fspath(option[1])
+    raise NetOptionError(
+        'TrainingProgressCheckpointing should be ("Directory", dir) or ("File", path), '
+        f"got {option!r}."
+    )
+
+
+def save_emergency(session) -> str:
+    """A checkpoint of the last completed batch, at the checkpointing location or a temp file."""
+    option = session.opts["TrainingProgressCheckpointing"]
+    if option is not None:
+        kind, where = _location(option)
+        if kind == "Directory":
+            os.makedirs(where, exist_ok=True)
+            path = os.path.join(
+                where, f"checkpoint-round{session.round:04d}-batch{session.batch:05d}.safetensors"
+            )
+        else:
+            path = where
+    else:
+        fd, path = tempfile.mkstemp(prefix="netgraph-", suffix=".checkpoint.safetensors")
+        os.close(fd)
+    return _write(session, path)
+
+
+def restore(session, path: Any) -> None:
+    """Continue `session` from a checkpoint file; refuse one of another run."""
+    tensors, metadata = _safefile.read_tensors(os.fspath(path), require_checksum=True)
+    try:
+        state = json.loads(metadata[META_KEY])
+    except (KeyError, ValueError):
+        raise NetLoadError(f"{path} is not a NetTrain checkpoint (no training state).") from None
+    if state.get("format") != FORMAT:
+        raise NetLoadError(f"{path} is not a NetTrain checkpoint.")
+    if state.get("version", 0) > VERSION:
+        raise NetLoadError(
+            f"checkpoint format_version {state.get('version')} is newer than supported {VERSION}."
+        )
+    t = session.trainer
+    ids = _ids(session)
+    problems = []
+    expected = _fingerprint(session)
+    for key, value in expected.items():
+        if state["fingerprint"].get(key) != value:
+            problems.append(
+                f"{key}: checkpoint has {state['fingerprint'].get(key)!r}, this run {value!r}"
+            )
+    if state["array_ids"] != [repr(a) for a in ids]:
+        problems.append("the arrays differ (another net structure)")
+    else:
+        for i, aid in enumerate(ids):
+            saved = tensors.get(f"arrays/{i}")
+            if saved is None or saved.shape != t.values[aid].shape:
+                problems.append(
+                    f"array {aid!r}: shape {getattr(saved, 'shape', None)} vs {t.values[aid].shape}"
+                )
+    for name, slot in t.optimizer.slots.items():
+        saved = tensors.get(f"slots/{name}")
+        if saved is None or saved.shape != slot.shape:
+            problems.append(f"optimizer slot {name!r} missing or of another size")
+    if problems:
+        raise NetLoadError(
+            f"cannot resume from {path}: it belongs to a different training run: "
+            + "; ".join(problems)
+            + "."
+        )
+    for i, aid in enumerate(ids):
+        t.values[aid][...] = tensors[f"arrays/{i}"]
+    for name, slot in t.optimizer.slots.items():
+        slot[...] = tensors[f"slots/{name}"]
+    c = state["counters"]
+    session.round, session.batch, session.t = c["round"], c["batch"], c["t"]
+    session.elapsed, session.stale = c["elapsed"], c["stale"]
+    session.examples = c["examples"]
+    if session.automatic:
+        session.limit = state["limit"]
+    if c.get("monitor_best") is not None:
+        session._monitor_best = c["monitor_best"]
+    session.history = {k: list(v) for k, v in state["history"].items()}
+    session.round_losses = [tuple(x) for x in state["round_losses"]]
+    session.permutation = tensors.get("permutation")
+    session.best = {"loss": state["best"]["loss"], "round": state["best"]["round"], "values": None}
+    if "best/0" in tensors:
+        session.best["values"] = {aid: tensors[f"best/{i}"] for i, aid in enumerate(ids)}
+    t.shuffle_rng.bit_generator.state = state["rng"]["shuffle"]
+    t.layer_rng.bit_generator.state = state["rng"]["layer"]

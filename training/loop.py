@@ -1,0 +1,326 @@
+"""NetTrain: rounds x batches of forward ("Train" mode), backward, optimizer step, state update.
+
+BatchNormalization in training: each batch is normalized by its own statistics, and once per
+step the moving arrays move towards that batch's mean and biased variance (Momentum weighs the
+old value). A BN layer whose learned arrays all have multiplier 0 runs in "Test" mode and keeps
+its moving arrays. The objective is the mean over the batch of each example's loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic.alias_generators import to_snake
+
+from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
+from netgraph.evaluation import check_device, precision_dtype
+from netgraph.executor import compile_plan, run_backward, run_forward
+from netgraph.initialize import NetInitialize
+from netgraph.layer import Context, Layer
+from netgraph.values import Automatic, NetSharedArray, Scaled
+
+from . import attach, multipliers
+from . import data as D
+from .optimizers import FlatArrays, Optimizer, parse_method
+
+OPTIONS = {
+    "BatchSize": 64,
+    "MaxTrainingRounds": Automatic,
+    "Method": Automatic,
+    "LearningRate": Automatic,
+    "LearningRateMultipliers": Automatic,
+    "LossFunction": Automatic,
+    "ValidationSet": None,
+    "RandomSeeding": Automatic,
+    "TrainingProgressReporting": Automatic,
+    "TrainingProgressFunction": None,
+    "TrainingStoppingCriterion": None,
+    "TimeGoal": Automatic,
+    "TrainingProgressCheckpointing": None,
+    "ResumeFrom": None,
+    "TargetDevice": "CPU",
+    "WorkingPrecision": "Real32",
+}
+DEFAULT_SEED = 1234  # RandomSeeding Automatic: deterministic, like NetInitialize
+AUTOMATIC_SECONDS = 20.0  # MaxTrainingRounds Automatic: about this long, 10..10000 rounds
+
+
+def parse_options(options: dict) -> dict:
+    snake = {to_snake(k): k for k in OPTIONS}
+    opts = dict(OPTIONS)
+    for key, value in options.items():
+        name = snake.get(key, key)
+        if name not in OPTIONS:
+            raise NetOptionError(f"NetTrain: unknown option {key!r}." + did_you_mean(key, OPTIONS))
+        opts[name] = value
+    check_device(opts["TargetDevice"])
+    precision_dtype(opts["WorkingPrecision"])
+    for name in ("MaxTrainingRounds",):
+        v = opts[name]
+        if v is not Automatic and (
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
+        ):
+            raise NetOptionError(
+                f"The value of {name} -> {v!r} should be a positive machine-sized integer."
+            )
+    goal = opts["TimeGoal"]
+    if goal is not Automatic and (
+        isinstance(goal, bool)
+        or not isinstance(goal, (int, float))
+        or not goal > 0
+        or not math.isfinite(goal)
+    ):
+        raise NetOptionError(f"TimeGoal should be a positive number of seconds, got {goal!r}.")
+    seed = opts["RandomSeeding"]
+    if seed is not Automatic and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+    ):
+        raise NetOptionError(f"RandomSeeding should be an integer or Automatic, got {seed!r}.")
+    fn = opts["TrainingProgressFunction"]
+    if fn is not None and not callable(fn):
+        raise NetOptionError(f"TrainingProgressFunction should be a function, got {fn!r}.")
+    return opts
+
+
+def stopping_rule(option: Any) -> dict | None:
+    """TrainingStoppingCriterion as {"Patience", "InitialPatience", "Improvement"}."""
+    if option is None:
+        return None
+    if option in ("Loss", Automatic):
+        option = {}
+    if not isinstance(option, dict):
+        raise NetOptionError(
+            'TrainingStoppingCriterion should be None, "Loss" or a dict with "Patience", '
+            f'"InitialPatience", "Improvement", got {option!r}.'
+        )
+    rule = {
+        "Criterion": "Loss",
+        "Patience": 0,
+        "InitialPatience": 0,
+        "Improvement": ("AbsoluteChange", 0.0),
+    }
+    for k, v in option.items():
+        if k not in rule:
+            raise NetOptionError(
+                f"TrainingStoppingCriterion has no key {k!r}." + did_you_mean(k, rule)
+            )
+        rule[k] = v
+    if rule["Criterion"] != "Loss":
+        raise NetOptionError(
+            f'TrainingStoppingCriterion: only "Loss" is supported, got {rule["Criterion"]!r}.'
+        )
+    imp = rule["Improvement"]
+    if isinstance(imp, (int, float)):
+        rule["Improvement"] = ("AbsoluteChange", float(imp))
+    elif not (
+        isinstance(imp, tuple) and len(imp) == 2 and imp[0] in ("AbsoluteChange", "RelativeChange")
+    ):
+        raise NetOptionError(
+            'TrainingStoppingCriterion "Improvement" should be ("AbsoluteChange", v) or '
+            f'("RelativeChange", v), got {imp!r}.'
+        )
+    return rule
+
+
+class Trainer:
+    """One training run. Holds private working copies of every array; the caller's net and
+    data are only read."""
+
+    def __init__(self, net: Layer, data: Any, opts: dict):
+        self.opts = opts
+        self.dtype = precision_dtype(opts["WorkingPrecision"])
+        seed = DEFAULT_SEED if opts["RandomSeeding"] is Automatic else int(opts["RandomSeeding"])
+        self.seed = seed
+        seeds = np.random.SeedSequence(seed).spawn(3)
+        self.shuffle_rng = np.random.default_rng(seeds[0])
+        self.layer_rng = np.random.default_rng(seeds[1])
+        split_rng = np.random.default_rng(seeds[2])
+
+        input_ports, target_ports, losses = attach.target_plan(net, opts["LossFunction"])
+        train = D.normalize(data, input_ports, target_ports, "training data")
+        self.n = D.count_examples(train, "training data")
+        validation = opts["ValidationSet"]
+        if isinstance(validation, Scaled):
+            train, valid = D.split_validation(train, validation.value, split_rng)
+            self.n = D.count_examples(train, "training data")
+        elif validation is not None:
+            valid = D.normalize(validation, input_ports, target_ports, "validation data")
+            D.count_examples(valid, "validation data")
+        else:
+            valid = None
+        net = _specialize(net, train, input_ports)
+        self.net = NetInitialize(net, RandomSeeding=seed)
+        self.tnet = attach.build(self.net, losses, train, input_ports)
+        attach.check_targets(self.tnet, train, "training data")
+        if valid is not None:
+            attach.check_targets(self.tnet, valid, "validation data")
+        self.train = self._cast(train)
+        self.valid = self._cast(valid) if valid is not None else None
+        self.batch_size = D.batch_size(opts["BatchSize"], self.n)
+        self.bounds = D.batch_bounds(self.n, self.batch_size)
+        self._setup_arrays()
+        self.method, method_opts = parse_method(opts["Method"], opts["LearningRate"])
+        self.optimizer = Optimizer(self.method, method_opts, self.flat, self._flat_multipliers())
+        self.stopping = stopping_rule(opts["TrainingStoppingCriterion"])
+
+    # ------------------------------------------------------------------ setup
+
+    def _cast(self, data: dict) -> dict:
+        dtypes = {p.name: p.dtype for p in self.tnet.graph.input_ports}
+        return {
+            p: np.ascontiguousarray(a, np.int64 if dtypes[p] == "Integer" else self.dtype)
+            for p, a in data.items()
+        }
+
+    def _setup_arrays(self) -> None:
+        graph = self.tnet.graph
+        self.plan = compile_plan(graph)
+        mults = multipliers.resolve(self.net, self.opts["LearningRateMultipliers"])
+        self.multipliers = {_in_graph(aid): m for aid, m in mults.items()}
+        values = graph._array_values()
+        self.values = {}
+        trainable = {}
+        for aid, value in values.items():
+            if self.plan.array_kinds.get(aid) == "learned" and self.multipliers.get(aid, 1.0):
+                trainable[aid] = value
+            else:
+                self.values[aid] = np.array(value, dtype=self.dtype)  # private copy
+        self.flat = FlatArrays(trainable, self.dtype)
+        self.values.update(self.flat.views)
+        self.storage = {
+            aid: (np.float64 if self.dtype == np.float64 else np.float32) for aid in values
+        }
+        self.modes = {}
+        for step in self.plan.steps:
+            learned = [a for n, a in step.arrays.items() if self.plan.array_kinds[a] == "learned"]
+            if (
+                type(step.layer).__name__ == "BatchNormalizationLayer"
+                and learned
+                and all(self.multipliers.get(a, 1.0) == 0 for a in learned)
+            ):
+                self.modes[step.path] = "Test"  # frozen for fine-tuning: moving stats kept
+        if not trainable:
+            import warnings
+
+            warnings.warn(
+                "All trainable parameters have been frozen: the trained net will "
+                "equal the given net.",
+                stacklevel=4,
+            )
+
+    def _flat_multipliers(self) -> np.ndarray:
+        return self.flat.per_element(
+            {a: self.multipliers.get(a, 1.0) for a in self.flat.views}, self.dtype
+        )
+
+    # ------------------------------------------------------------------ steps
+
+    def step(self, index: np.ndarray, t: int, total: int) -> float:
+        """One optimizer step on the examples `index`; returns the batch loss."""
+        batch = {p: a[index] for p, a in self.train.items()}
+        ctx = Context("Train", self.dtype, self.layer_rng, True, True, {"modes": self.modes})
+        outs, tape, states = run_forward(self.plan, self.values, batch, ctx, keep=True)
+        size = len(index)
+        loss = sum(float(outs[p].sum(dtype=np.float64)) / size for p in self.tnet.loss_ports)
+        if not math.isfinite(loss):
+            raise _Diverged(f"the loss became {loss}")
+        grad = np.full(size, 1.0 / size, self.dtype)
+        _, d_arrays = run_backward(self.plan, tape, {p: grad for p in self.tnet.loss_ports})
+        self.flat.gather(d_arrays)
+        update = self.optimizer.compute_step(t, total)
+        if not math.isfinite(float(update.sum(dtype=np.float64))):
+            raise _Diverged("an array update became non-finite")
+        new_states = []
+        for step, state in states:
+            for name, value in state.items():
+                if not np.isfinite(value).all():
+                    raise _Diverged(f"{name} of {'/'.join(map(str, step.path))} became non-finite")
+                new_states.append((step.arrays[name], value))
+        self.flat.data -= update
+        for aid, value in new_states:
+            self.values[aid][...] = value
+        return loss
+
+    def evaluate_loss(self, data: dict) -> float:
+        ctx = Context("Test", self.dtype, self.layer_rng, False, False, {})
+        n = len(next(iter(data.values())))
+        total = 0.0
+        for lo in range(0, n, max(self.batch_size, 256)):
+            part = {p: a[lo : lo + max(self.batch_size, 256)] for p, a in data.items()}
+            outs, _, _ = run_forward(self.plan, self.values, part, ctx)
+            total += sum(float(outs[p].sum(dtype=np.float64)) for p in self.tnet.loss_ports)
+        return total / n
+
+    def trained_net(self) -> Layer:
+        values = {}
+        for aid in self.net._array_values():
+            arr = np.array(self.values[_in_graph(aid)], dtype=self.storage[_in_graph(aid)])
+            arr.setflags(write=False)
+            values[aid] = arr
+        return self.net._with_array_values(values)
+
+    def snapshot_values(self) -> dict:
+        return {aid: v.copy() for aid, v in self.values.items()}
+
+    def restore_values(self, saved: dict) -> None:
+        for aid, v in saved.items():
+            self.values[aid][...] = v
+
+
+class _Diverged(Exception):
+    pass
+
+
+def _in_graph(aid: Any) -> Any:
+    return aid if isinstance(aid, NetSharedArray) else (attach.NET,) + tuple(aid)
+
+
+def _specialize(net: Layer, train: dict, input_ports: list) -> Layer:
+    """Fix unknown input shapes from the data (the examples' shapes)."""
+    shapes = {}
+    for p in input_ports:
+        example = train[p].shape[1:]
+        if net.port_shape(p) != example:
+            shapes[p] = example
+    if not shapes:
+        return net
+    try:
+        return net._with_port_shapes(shapes)
+    except NetError as exc:
+        raise NetDataError(f"training data does not fit the net: {exc}") from None
+
+
+def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  # noqa: N802
+    """Train a net; return the trained net, or with `"All"` a NetTrainResults.
+
+    Options (Wolfram names; snake_case works too): BatchSize (64), MaxTrainingRounds,
+    Method ("ADAM", "SGD", "RMSProp" or (name, {sub-options})), LearningRate,
+    LearningRateMultipliers, LossFunction, ValidationSet (data or ng.Scaled(f)), RandomSeeding,
+    TrainingProgressReporting, TrainingProgressFunction, TrainingStoppingCriterion, TimeGoal,
+    TrainingProgressCheckpointing, ResumeFrom, TargetDevice ("CPU"), WorkingPrecision.
+
+    >>> import numpy as np, netgraph as ng
+    >>> x = np.random.default_rng(0).normal(3.0, 2.0, (64, 2))
+    >>> bn = ng.BatchNormalizationLayer(Input=2, Momentum=0.5)
+    >>> trained = ng.NetTrain(bn, (x, x), MaxTrainingRounds=3, TrainingProgressReporting=None)
+    >>> ng.NetExtract(trained, "MovingMean").round(1)   # moved towards the data's mean
+    array([2.9, 2.6], dtype=float32)
+    """
+    from .session import run
+
+    opts = parse_options(options)
+    if not isinstance(net, Layer):
+        raise NetError(f"NetTrain: expected a net, got {type(net).__name__}.")
+    results = run(Trainer(net, data, opts), opts)
+    if prop is None or prop == "TrainedNet":
+        return results["TrainedNet"]
+    if prop == "All":
+        return results
+    if isinstance(prop, (list, tuple)):
+        return [results[p] for p in prop]
+    return results[prop]
+
+
+__all__ = ["NetTrain", "NetTrainError", "Trainer"]

@@ -1,0 +1,100 @@
+"""TrainingProgressReporting: a tqdm bar on a terminal, a line per round otherwise, or nothing.
+
+Forms: Automatic (bar when stderr is a terminal, else "Print"), "ProgressBar", "Print", None,
+or a function called after each round with a dict of the round's numbers.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from netgraph.errors import NetOptionError
+
+
+class Reporter:
+    """The silent reporter; the others override what they show."""
+
+    def start(self, rounds: int | None, batches: int) -> None: ...
+
+    def batch(self, info: dict) -> None: ...
+
+    def round(self, info: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _fmt_round(info: dict) -> str:
+    text = f"round {info['round']}"
+    if info.get("rounds"):
+        text += f"/{info['rounds']}"
+    text += f"  loss {info['loss']:.5g}"
+    if info.get("validation_loss") is not None:
+        text += f"  validation loss {info['validation_loss']:.5g}"
+    return text + f"  ({info['seconds']:.1f} s)"
+
+
+class PrintReporter(Reporter):
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+
+    def round(self, info: dict) -> None:
+        print(_fmt_round(info), file=self.stream, flush=True)
+
+
+class BarReporter(Reporter):
+    """A tqdm bar over batches, showing the running loss and the last validation loss."""
+
+    def __init__(self):
+        self.bar = None
+        self.validation = None
+
+    def start(self, rounds: int | None, batches: int) -> None:
+        from tqdm.auto import tqdm
+
+        total = rounds * batches if rounds else None
+        self.bar = tqdm(total=total, unit="batch", desc="NetTrain", dynamic_ncols=True, leave=True)
+
+    def batch(self, info: dict) -> None:
+        post = {"round": info["round"], "loss": f"{info['loss']:.4g}"}
+        if self.validation is not None:
+            post["val"] = f"{self.validation:.4g}"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(1)
+
+    def round(self, info: dict) -> None:
+        self.validation = info.get("validation_loss")
+        if info.get("rounds") and self.bar.total != info["rounds"] * info["batches"]:
+            self.bar.total = info["rounds"] * info["batches"]
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class FunctionReporter(Reporter):
+    def __init__(self, f):
+        self.f = f
+
+    def round(self, info: dict) -> None:
+        self.f(dict(info))
+
+
+def reporter(option: Any) -> Reporter:
+    from netgraph.values import Automatic
+
+    if option is None:
+        return Reporter()
+    if option is Automatic:
+        return BarReporter() if sys.stderr.isatty() else PrintReporter()
+    if option == "ProgressBar":
+        return BarReporter()
+    if option == "Print":
+        return PrintReporter()
+    if callable(option):
+        return FunctionReporter(option)
+    raise NetOptionError(
+        'TrainingProgressReporting should be Automatic, "ProgressBar", "Print", None or a '
+        f"function, got {option!r}."
+    )

@@ -1,0 +1,215 @@
+"""The outer training loop: rounds, validation, stopping, progress, checkpoints, interrupts."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from netgraph.values import Automatic
+
+from . import checkpoints
+from .loop import AUTOMATIC_SECONDS, Trainer, _Diverged
+from .progress import reporter
+from .results import NetTrainResults
+
+
+class Session:
+    """Counters and history of one run; everything a checkpoint needs besides the arrays."""
+
+    def __init__(self, trainer: Trainer, opts: dict):
+        self.trainer, self.opts = trainer, opts
+        self.round = 0  # rounds completed
+        self.batch = 0  # batches completed in the current round
+        self.t = 0  # optimizer steps taken
+        self.permutation = None  # the current round's order of examples
+        self.history = {"BatchLossList": [], "RoundLossList": [], "ValidationLossList": []}
+        self.round_losses: list = []  # (loss, size) of the current round's batches
+        self.best = {"loss": math.inf, "round": None, "values": None}
+        self.stale = 0  # rounds without improvement (TrainingStoppingCriterion)
+        self.elapsed = 0.0  # seconds of training before this process (resume)
+        self.examples = 0  # examples processed
+        self.files: list = []
+        rounds = opts["MaxTrainingRounds"]
+        self.limit = None if rounds is Automatic else int(rounds)
+        self.automatic = rounds is Automatic and opts["TimeGoal"] is Automatic
+
+
+def run(trainer: Trainer, opts: dict) -> NetTrainResults:
+    session = Session(trainer, opts)
+    if opts["ResumeFrom"] is not None:
+        checkpoints.restore(session, opts["ResumeFrom"])
+    report = reporter(opts["TrainingProgressReporting"])
+    per_round = len(trainer.bounds)
+    report.start(session.limit or (10 if session.automatic else None), per_round)
+    start = time.perf_counter() - session.elapsed
+    reason = None
+    # Overflow shows up as inf/NaN, which the trainer checks and reports as divergence.
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+    try:
+        errstate.__enter__()
+        while reason is None:
+            if session.limit is not None and session.round >= session.limit:
+                reason = "MaxTrainingRoundsReached"
+                break
+            reason = _round(session, report, start)
+            if reason == "Diverged":
+                break
+            if session.batch == 0 or reason == "TimeGoalReached":  # a partial round counts too
+                session.batch = 0
+                reason = _end_round(session, report, start) or reason
+    except KeyboardInterrupt as exc:
+        _reraise_with_checkpoint(session, exc, start)
+    finally:
+        errstate.__exit__(None, None, None)
+        report.close()
+    session.elapsed = time.perf_counter() - start
+    return _results(session, reason)
+
+
+def _round(session: Session, report, start: float) -> str | None:
+    trainer = session.trainer
+    if session.batch == 0:
+        session.permutation = trainer.shuffle_rng.permutation(trainer.n)
+        session.round_losses = []
+    goal = session.opts["TimeGoal"]
+    callback = session.opts["TrainingProgressFunction"]
+    total = (session.limit or 10) * len(trainer.bounds)
+    for b in range(session.batch, len(trainer.bounds)):
+        lo, hi = trainer.bounds[b]
+        index = session.permutation[lo:hi]
+        try:
+            loss = trainer.step(index, session.t + 1, max(total, session.t + 1))
+        except _Diverged as why:
+            session.diverged = str(why)
+            return "Diverged"
+        session.t += 1
+        session.batch = b + 1
+        session.history["BatchLossList"].append(loss)
+        session.round_losses.append((loss, hi - lo))
+        info = {"round": session.round + 1, "batch": b + 1, "loss": loss, "rounds": session.limit}
+        report.batch(info)
+        if callback is not None:
+            try:
+                callback(dict(info))
+            except Exception as exc:  # the user's callback: keep the work, then re-raise
+                _reraise_with_checkpoint(session, exc, start)
+        session.examples += hi - lo
+        if goal is not Automatic and time.perf_counter() - start >= goal:
+            return "TimeGoalReached"
+    session.batch = 0
+    return None
+
+
+def _end_round(session: Session, report, start: float) -> str | None:
+    trainer = session.trainer
+    losses = session.round_losses
+    round_loss = sum(l * n for l, n in losses) / sum(n for _, n in losses)
+    session.history["RoundLossList"].append(round_loss)
+    session.round += 1
+    monitored = round_loss
+    validation_loss = None
+    if trainer.valid is not None:
+        validation_loss = trainer.evaluate_loss(trainer.valid)
+        session.history["ValidationLossList"].append(validation_loss)
+        monitored = validation_loss
+        if validation_loss < session.best["loss"]:
+            session.best = {
+                "loss": validation_loss,
+                "round": session.round,
+                "values": trainer.snapshot_values(),
+            }
+    elapsed = time.perf_counter() - start
+    if session.automatic and session.round == 1:
+        session.limit = int(np.clip(math.ceil(AUTOMATIC_SECONDS / max(elapsed, 1e-9)), 10, 10000))
+    report.round(
+        {
+            "round": session.round,
+            "rounds": session.limit,
+            "loss": round_loss,
+            "validation_loss": validation_loss,
+            "seconds": elapsed,
+            "batches": len(trainer.bounds),
+        }
+    )
+    reason = _stopping(session, monitored)
+    if session.opts["TrainingProgressCheckpointing"] is not None:
+        session.elapsed = elapsed
+        session.files.append(checkpoints.save_round(session))
+    return reason
+
+
+def _stopping(session: Session, monitored: float) -> str | None:
+    rule = session.trainer.stopping
+    if rule is None:
+        return None
+    last = getattr(session, "_monitor_best", math.inf)
+    kind, amount = rule["Improvement"]
+    needed = amount if kind == "AbsoluteChange" else amount * abs(last)
+    if monitored < last - needed or last == math.inf:
+        session._monitor_best = min(monitored, last)
+        session.stale = 0
+        return None
+    session.stale += 1
+    if session.round <= rule["InitialPatience"]:
+        return None
+    if session.stale > rule["Patience"]:
+        return "StoppingCriterionReached"
+    return None
+
+
+def _reraise_with_checkpoint(session: Session, exc: BaseException, start: float):
+    session.elapsed = time.perf_counter() - start
+    path = checkpoints.save_emergency(session)
+    note = f"NetTrain wrote a checkpoint of the last completed batch to {path}"
+    if exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]} ({note})",) + exc.args[1:]
+    else:
+        exc.args = (note,) + exc.args
+    exc.add_note(note)
+    raise exc
+
+
+def _results(session: Session, reason: str | None) -> NetTrainResults:
+    trainer = session.trainer
+    history = session.history
+    if trainer.valid is not None and session.best["values"] is not None:
+        trainer.restore_values(session.best["values"])
+    net = trainer.trained_net()
+    seconds = max(session.elapsed, 1e-9)
+    batches = len(history["BatchLossList"])
+    examples = session.examples
+    optimizer = trainer.optimizer
+    return NetTrainResults(
+        {
+            "TrainedNet": net,
+            "RoundLossList": list(history["RoundLossList"]),
+            "BatchLossList": list(history["BatchLossList"]),
+            "ValidationLossList": list(history["ValidationLossList"]),
+            "RoundLoss": history["RoundLossList"][-1] if history["RoundLossList"] else None,
+            "ValidationLoss": (
+                history["ValidationLossList"][-1] if history["ValidationLossList"] else None
+            ),
+            "BestValidationRound": session.best["round"],
+            "TotalTrainingTime": seconds,
+            "ReasonTrainingStopped": reason or "MaxTrainingRoundsReached",
+            "BatchSize": trainer.batch_size,
+            "BatchesPerRound": len(trainer.bounds),
+            "TotalRounds": session.round,
+            "TotalBatches": batches,
+            "ExamplesProcessed": examples,
+            "MeanBatchesPerSecond": batches / seconds,
+            "MeanInputsPerSecond": examples / seconds,
+            "TrainingExamples": trainer.n,
+            "ValidationExamples": (
+                len(next(iter(trainer.valid.values()))) if trainer.valid is not None else 0
+            ),
+            "OptimizationMethod": trainer.method,
+            "InitialLearningRate": optimizer.learning_rate(1, 1),
+            "FinalLearningRate": optimizer.learning_rate(max(session.t, 1), max(session.t, 1)),
+            "ArraysLearningRateMultipliers": {a: m for a, m in trainer.multipliers.items()},
+            "CheckpointingFiles": list(session.files),
+            "DivergenceReason": getattr(session, "diverged", None),
+        }
+    )
