@@ -306,6 +306,12 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     opts = parse_evaluation_options(options or {})
     dtype = precision_dtype(opts["WorkingPrecision"])
     inputs, forced, numeric_in = split_data(net, data)
+    empty = [p for p, a in inputs.items() if a.size == 0]
+    if empty:
+        raise NetDataError(
+            f'{type(net).__name__}: the data for port "{empty[0]}" is empty '
+            f"(shape {inputs[empty[0]].shape}): there is nothing to evaluate."
+        )
     flags, n = batch_flags(net, inputs)
     net = specialize(net, inputs, flags)
     values = cast_values(net, check_initialized(net), dtype)
@@ -324,7 +330,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     single = n is None
     n = 1 if single else n
     for port, g in forced.items():
-        forced[port] = (g[None] if single else g).astype(dtype, copy=False)
+        forced[port] = _forced_gradient(net, port, g, single, n, dtype)
     seed = opts["RandomSeeding"]
     ctx = Context(
         mode=opts["NetEvaluationMode"],
@@ -335,24 +341,74 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])
     chunks = [(i, min(i + bs, n)) for i in range(0, n, bs)] or [(0, 0)]
     outs, in_grads, arr_grads = [], [], {}
-    for lo, hi in chunks:
-        part = {p: a[lo:hi] for p, a in batched.items()}
-        out, tape, _ = run_forward(plan, values, part, ctx, keep=request is not None)
-        _check_finite(net, plan, values, part, ctx, out)
-        outs.append(out)
-        if request is not None:
-            d_out = {
-                p: (forced[p][lo:hi] if p in forced else np.ones_like(o)) for p, o in out.items()
-            }
-            d_in, d_arr = run_backward(plan, tape, d_out)
-            in_grads.append(d_in)
-            for aid, g in d_arr.items():
-                arr_grads[aid] = g if aid not in arr_grads else arr_grads[aid] + g
+    # Overflow shows up as inf/NaN, which the checks below turn into a NetError (numpy's
+    # warnings would otherwise escape as RuntimeWarning, or as errors under -W error).
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for lo, hi in chunks:
+            part = {p: a[lo:hi] for p, a in batched.items()}
+            out, tape, states = run_forward(plan, values, part, ctx, keep=request is not None)
+            _check_finite(net, plan, values, part, ctx, out)
+            _check_finite_states(states)
+            outs.append(out)
+            if request is not None:
+                d_out = {
+                    p: (forced[p][lo:hi] if p in forced else np.ones_like(o))
+                    for p, o in out.items()
+                }
+                d_in, d_arr = run_backward(plan, tape, d_out)
+                _check_finite_gradients(d_in, d_arr)
+                in_grads.append(d_in)
+                for aid, g in d_arr.items():
+                    arr_grads[aid] = g if aid not in arr_grads else arr_grads[aid] + g
     if request is None:
         result = {p: _join([o[p] for o in outs], single) for p in outs[0]}
         result = {p: _finish(r, numeric_in) for p, r in result.items()}
         return next(iter(result.values())) if len(result) == 1 else result
     return _gradient_result(request, in_grads, arr_grads, values, single, numeric_in)
+
+
+def _forced_gradient(net: Layer, port: str, g: np.ndarray, single: bool, n: int, dtype):
+    """A forced output gradient, checked against the output port's shape, as a batch."""
+    where = f'{type(net).__name__}: gradient of output port "{port}"'
+    shape = net.port_shape(port)
+    expected = tuple(shape) if S.is_known(shape) else None
+    batch = g[None] if single else g
+    if expected is not None and batch.shape != (n, *expected):
+        want = expected if single else (n, *expected)
+        raise NetShapeError(f"{where} should have shape {want}, got {g.shape}.")
+    if first_nonfinite(batch) is not None:
+        raise NetDataError(f"{where} contains NaN or infinite values.")
+    return batch.astype(dtype, copy=False)
+
+
+def _check_finite_states(states: list) -> None:
+    """Statistics a layer computed (BatchNormalization's batch mean and variance) are finite."""
+    for step, state in states:
+        for name, value in state.items():
+            if not np.isfinite(value).all():
+                raise NetError(
+                    "A floating-point overflow, underflow, or division by zero occurred while "
+                    f'evaluating the net: the batch statistics for "{name}" of '
+                    f"{type(step.layer).__name__} {_step_name(step)}are not finite "
+                    "(the data is too large for the working precision?)."
+                )
+
+
+def _check_finite_gradients(d_in: dict, d_arr: dict) -> None:
+    bad = [
+        repr(key)
+        for key, g in [*d_in.items(), *d_arr.items()]
+        if g is not None and g.dtype.kind == "f" and not np.isfinite(g).all()
+    ]
+    if bad:
+        raise NetError(
+            "A floating-point overflow, underflow, or division by zero occurred while computing "
+            f"gradients: the gradients of {', '.join(bad)} contain NaN or infinite values."
+        )
+
+
+def _step_name(step) -> str:
+    return f'"{"/".join(str(k) for k in step.path)}" ' if step.path else ""
 
 
 def _port_dtype(net: Layer, port: str, dtype):
