@@ -76,7 +76,11 @@ def unify(a: Shape, b: Shape) -> Shape:
         return _dims(pa, pb)
     if ea and eb:
         if (pa and sb and not sa and not pb) or (pb and sa and not sb and not pa):
-            # "(3, ...)" and "(..., 5)": keep the richer one; the rank decides later.
+            # "(3, ...)" and "(..., 5)": if no rank where the two overlap fits, both hold
+            # side by side, (3, ..., 5); else keep the richer one and let the rank decide.
+            head, tail = (pa, sb) if pa else (pb, sa)
+            if not _overlap_fits(head, tail):
+                return (*head, Ellipsis, *tail)
             return a if len(pa) + len(sa) >= len(pb) + len(sb) else b
         n = min(len(pa), len(pb))
         prefix = _dims(pa[:n], pb[:n]) + (pa[n:] if len(pa) > n else pb[n:])
@@ -92,6 +96,17 @@ def unify(a: Shape, b: Shape) -> Shape:
     tail = _dims(sa, pb[len(pb) - len(sa) :]) if sa else ()
     middle = pb[len(pa) : len(pb) - len(sa)]
     return (*head, *middle, *tail)
+
+
+def _overlap_fits(head: tuple, tail: tuple) -> bool:
+    """Is there a rank below len(head) + len(tail) where `head...` and `...tail` agree?"""
+    for r in range(max(len(head), len(tail)), len(head) + len(tail)):
+        try:
+            _dims(head + (None,) * (r - len(head)), (None,) * (r - len(tail)) + tail)
+            return True
+        except ShapeConflict:
+            pass
+    return False
 
 
 def rank(shape: Shape) -> int | None:
