@@ -60,13 +60,15 @@ class BatchNormalizationLayer(Layer):
     )
 
     def infer(self, store) -> None:
-        store.same("Input", "Output")
+        # Arrays before Output: data with the wrong channel count then conflicts with
+        # "Scaling" (a message naming the channel count) rather than with the Output port.
         store.need_min_rank("Input", 1, " (BatchNormalizationLayer needs a channel axis)")
         channel = -1 if self._options.interleaving else 0
         for spec in self.array_specs:
             store.set_rank(spec.name, 1)
             store.link_dim("Input", channel, spec.name, 0)
             store.link_dim("Scaling", 0, spec.name, 0)
+        store.same("Input", "Output")
 
     def check_arrays(self) -> None:
         mv = self._arrays.get("MovingVariance")
