@@ -84,7 +84,8 @@ def _option_error(layer_name: str, exc: ValidationError, valid: list[str]) -> Ne
             name = to_pascal(str(loc)) if "_" in str(loc) or str(loc).islower() else loc
             msg = err["msg"].replace("Input should be", "should be").replace("Value error, ", "")
             lines.append(f'option "{name}" {msg}, got {err.get("input")!r}')
-    return NetOptionError(f"{layer_name}: " + "; ".join(lines) + ".")
+    text = "; ".join(lines)
+    return NetOptionError(f"{layer_name}: {text}" + ("" if text.endswith(("?", ".")) else "."))
 
 
 def as_array_value(value: Any, owner: str, name: str, shareable: bool = True) -> Any:
@@ -375,6 +376,11 @@ class Layer:
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        raise NetError(
+            f"{type(self).__name__} is an immutable value; use NetReplacePart to change it."
+        )
+
+    def __delattr__(self, name: str) -> None:
         raise NetError(
             f"{type(self).__name__} is an immutable value; use NetReplacePart to change it."
         )

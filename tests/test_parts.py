@@ -290,7 +290,6 @@ def test_attributes_cannot_be_set(bn):
     assert ng.NetExtract(bn, "Epsilon") == 0.01
 
 
-@pytest.mark.xfail(strict=True, reason="Layer has no __delattr__: del removes a slot (layer.py)")
 def test_attributes_cannot_be_deleted(bn):
     with pytest.raises(ng.NetError):
         del bn._arrays
