@@ -6,10 +6,12 @@ input's dtype: float32 stays float32.
 
 Convolution is im2col plus one BLAS product (per group, as one stacked ``np.matmul``): the padded
 input is viewed as overlapping windows (no copy), copied once into a column buffer laid out
-``(C, *k, N, *out)``, and multiplied by the weights reshaped to ``(groups, n/groups, C/groups*K)``.
-When the last two strides are 1 the windows run over the full padded width ("full-width"
-columns): the extra columns are garbage, dropped from ``y`` and met by zeros in ``dy``, and in
-exchange every window copy and scatter-add moves long contiguous rows instead of short ones.
+``(C, *k, N, *grid)``, and multiplied by the weights reshaped to ``(groups, n/groups, C/groups*K)``.
+The grid is the output shape, or, when every stride is 1, the whole padded shape ("full grid",
+taken while it at most doubles the work): then the column of padded position q for kernel offset
+o is the input at the flat position q + offset(o), so every window copy moves long contiguous
+rows, and col2im becomes one strided sum over the offsets instead of an add per offset. The
+extra grid positions hold garbage, dropped from ``y`` and met by zeros in ``dy``.
 
 Large temporaries (padded input, columns, transposed products) live in a small per-thread cache of
 scratch buffers; every array handed back to the caller is fresh. A forward cache holds ``x`` and
@@ -61,13 +63,13 @@ def conv_output_size(
 class _Geometry(NamedTuple):
     padded: tuple[int, ...]  # spatial shape after padding
     out: tuple[int, ...]  # output spatial shape
-    cols: tuple[int, ...]  # output grid the windows run over: `out`, or full width in the last dim
-    slack: int  # elements past the padded input that full-width windows read (zeros)
+    grid: tuple[int, ...]  # positions the columns run over: `out`, or `padded` (full grid)
+    slack: int  # elements past the padded input that full-grid windows read (zeros)
     steps: tuple[int, ...]  # element strides of the padded spatial dims
 
 
 @functools.lru_cache(maxsize=256)
-def _geometry(op, spatial, k, stride, pads, dilation, full_width) -> _Geometry:
+def _geometry(op, spatial, k, stride, pads, dilation, full_grid) -> _Geometry:
     args = zip(spatial, k, stride, (b for b, _ in pads), (e for _, e in pads), dilation)
     out = tuple(conv_output_size(*a) for a in args)
     if min(out) < 1:
@@ -77,11 +79,9 @@ def _geometry(op, spatial, k, stride, pads, dilation, full_width) -> _Geometry:
         )
     padded = tuple(s + b + e for s, (b, e) in zip(spatial, pads))
     steps = tuple(math.prod(padded[i + 1 :]) for i in range(len(padded)))
-    # Full width pays (k-1)*d garbage columns per row; worth it when rows coalesce (last two
-    # strides 1) and the garbage stays under a quarter of the work.
-    reach = (k[-1] - 1) * dilation[-1]
-    if full_width and len(k) > 1 and stride[-1] == stride[-2] == 1 and 4 * reach <= padded[-1]:
-        return _Geometry(padded, out, (*out[:-1], padded[-1]), reach, steps)
+    if full_grid and set(stride) == {1} and math.prod(padded) <= 2 * math.prod(out):
+        reach = sum((kk - 1) * d * m for kk, d, m in zip(k, dilation, steps))
+        return _Geometry(padded, out, padded, reach, steps)
     return _Geometry(padded, out, out, 0, steps)
 
 
@@ -119,7 +119,7 @@ def _padded(x: np.ndarray, g: _Geometry, pads: Pads, fill: float = 0.0) -> np.nd
 
 
 def _windows(flat: np.ndarray, nc: tuple[int, int], g: _Geometry, k, stride, dilation):
-    """The `(N, C, *k, *g.cols)` view of the padded batch stored in `flat` (no copy).
+    """The `(N, C, *k, *g.grid)` view of the padded batch stored in `flat` (no copy).
 
     Element ``[n, c, *o, *p]`` is ``padded[n, c, *(p*stride + o*dilation)]``; writable when
     `flat` is. numpy checks that every element lies inside `flat`.
@@ -128,7 +128,7 @@ def _windows(flat: np.ndarray, nc: tuple[int, int], g: _Geometry, k, stride, dil
     plane = g.steps[0] * g.padded[0] * item
     strides = (nc[1] * plane, plane, *(d * m * item for d, m in zip(dilation, g.steps)),
                *(s * m * item for s, m in zip(stride, g.steps)))  # fmt: skip
-    return np.ndarray((*nc, *k, *g.cols), flat.dtype, flat, 0, strides)
+    return np.ndarray((*nc, *k, *g.grid), flat.dtype, flat, 0, strides)
 
 
 @functools.lru_cache(maxsize=64)
@@ -163,18 +163,18 @@ class ConvCache(NamedTuple):
 
 
 def _im2col(c: ConvCache, stamp: int = 0) -> tuple[np.ndarray, int]:
-    """Columns `(groups, C/groups*K, N*L)`: rows ordered (c, *k), columns (n, *g.cols).
+    """Columns `(groups, C/groups*K, N*G)`: rows ordered (c, *k), columns (n, *g.grid).
 
     Returns the columns and a stamp naming them; given that stamp, a later call skips the copy
     when no other call has written the (scratch) column buffer since.
     """
     x, g, k, d = c.x, c.geometry, c.w.shape[2:], len(c.stride)
-    cols = _scratch("cols", (x.shape[1], *k, x.shape[0], *g.cols), x.dtype)
+    cols = _scratch("cols", (x.shape[1], *k, x.shape[0], *g.grid), x.dtype)
     if not stamp or _local.stamps.get(id(cols)) != stamp:
         win = _windows(_padded(x, g, c.pads), x.shape[:2], g, k, c.stride, c.dilation)
         np.copyto(cols, win.transpose(1, *range(2, 2 + d), 0, *range(2 + d, 2 + 2 * d)))
         stamp = _local.stamps[id(cols)] = next(_STAMPS)
-    return cols.reshape(c.groups, -1, x.shape[0] * math.prod(g.cols)), stamp
+    return cols.reshape(c.groups, -1, x.shape[0] * math.prod(g.grid)), stamp
 
 
 def conv_forward(
@@ -206,13 +206,14 @@ def conv_forward(
         )
     stride, pads, dilation = _normalise(stride, pads, dilation)
     g = _geometry("conv_forward", x.shape[2:], tuple(k), stride, pads, dilation, True)
+    valid = (..., *(slice(0, o) for o in g.out))  # the real outputs within the grid
     c = ConvCache(
         x, w.astype(x.dtype, copy=False), b is not None, stride, pads, dilation, groups, g, 0
     )
     cols, stamp = _im2col(c)
     y_t = _scratch("y_t", (groups, n // groups, cols.shape[-1]), x.dtype)
     np.matmul(c.w.reshape(groups, n // groups, -1), cols, out=y_t)
-    y_t = y_t.reshape(n, x.shape[0], *g.cols)[..., : g.out[-1]].swapaxes(0, 1)
+    y_t = y_t.reshape(n, x.shape[0], *g.grid)[valid].swapaxes(0, 1)
     y = np.empty((x.shape[0], n, *g.out), x.dtype)
     if b is None:
         np.copyto(y, y_t)
@@ -226,7 +227,7 @@ def conv_forward(
 #   dW[f,(c,o)]    = sum_{(n,p)} dy[f,(n,p)] * cols[(c,o),(n,p)]     -> cols @ dy^T, then transposed
 #   dcols[(c,o),:] = sum_f W[f,(c,o)] * dy[f,:]                      -> W^T @ dy
 #   dx             = col2im(dcols): every window element adds back into the pixel it was read from.
-# Full-width garbage columns meet zeros in dy, so they add nothing to dW, db or dx.
+# Garbage grid positions meet zeros in dy, so they add nothing to dW, db or dx.
 def conv_backward(
     cache: ConvCache, dy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -250,8 +251,8 @@ def conv_backward(
         raise ValueError(
             f"conv_backward: dy has shape {dy.shape}, expected {(x.shape[0], n, *g.out)}"
         )
-    dy_t = _scratch(("dy_t", g.out[-1]), (n, x.shape[0], *g.cols), x.dtype)  # garbage stays 0
-    np.copyto(dy_t[..., : g.out[-1]], dy.swapaxes(0, 1))
+    dy_t = _scratch(("dy_t", g.out), (n, x.shape[0], *g.grid), x.dtype)  # garbage stays 0
+    np.copyto(dy_t[(..., *(slice(0, o) for o in g.out))], dy.swapaxes(0, 1))
     dy_t = dy_t.reshape(groups, n // groups, -1)
     db = dy_t.reshape(n, -1).sum(axis=1) if cache.has_bias else None
     cols, _ = _im2col(cache, cache.cols_stamp)
@@ -263,21 +264,34 @@ def conv_backward(
 
 
 def _col2im(c: ConvCache, d_cols: np.ndarray) -> np.ndarray:
-    """Scatter-add the columns back onto a fresh dx: one vectorised add per kernel offset."""
+    """Scatter-add the columns `(C, *k, N, *grid)` back onto a fresh dx `(N, C, *S)`."""
     x, g, k, d = c.x, c.geometry, c.w.shape[2:], len(c.stride)
-    size = x.shape[0] * x.shape[1] * math.prod(g.padded)
-    padded = g.slack or any(b or e for b, e in c.pads)
+    (n_ex, chans), item = x.shape[:2], x.itemsize
+    if g.grid == g.padded:
+        # dx_pad[n,c,q] = sum_o d_cols[c,o,n,q - offset(o)]: a strided view that steps back by
+        # offset(o) per offset reads it, and its out-of-range reads land on zeroed garbage
+        # columns of the neighbouring block (those past the last real output of a plane).
+        plane = math.prod(g.padded)
+        k_steps = [math.prod(k[i + 1 :]) * n_ex * plane for i in range(d)]
+        back = [m - dd * s for m, dd, s in zip(k_steps, c.dilation, g.steps)]
+        strides = [item * v for v in (math.prod(k) * n_ex * plane, *back, plane, 1)]
+        d_win = np.ndarray((chans, *k, n_ex, plane), x.dtype, d_cols, 0, strides)
+        d_pad = _scratch("d_pad", (chans, n_ex, plane), x.dtype)
+        np.add.reduce(d_win, axis=tuple(range(1, d + 1)), out=d_pad)
+        d_pad = d_pad.reshape(chans, n_ex, *g.padded).swapaxes(0, 1)
+        return d_pad[_interior(x.shape, c.pads)].copy()  # a copy even when already contiguous
+    # Strided windows: one vectorised add per kernel offset into a padded dx.
+    size = n_ex * chans * math.prod(g.padded)
+    padded = any(b or e for b, e in c.pads)
+    flat = _scratch("d_pad", (size,), x.dtype) if padded else np.zeros(size, x.dtype)
     if padded:
-        flat = _scratch("d_pad", (size + g.slack,), x.dtype)
         flat.fill(0)
-    else:
-        flat = np.zeros(size, x.dtype)  # returned as it is
     d_win = _windows(flat, x.shape[:2], g, k, c.stride, c.dilation)
-    d_cols = d_cols.reshape(x.shape[1], *k, x.shape[0], *g.cols)  # -> (N, C, *k, *cols) view:
+    d_cols = d_cols.reshape(chans, *k, n_ex, *g.grid)  # -> (N, C, *k, *grid) view:
     d_cols = d_cols.transpose(d + 1, 0, *range(1, d + 1), *range(d + 2, 2 * d + 2))
     for idx in _offset_index(k):
         np.add(d_win[idx], d_cols[idx], out=d_win[idx])
-    d_pad = flat[:size].reshape(*x.shape[:2], *g.padded)
+    d_pad = flat.reshape(*x.shape[:2], *g.padded)
     return d_pad[_interior(x.shape, c.pads)].copy() if padded else d_pad
 
 

@@ -63,8 +63,9 @@ def numerical_gradient(loss, a, h=1e-6):
 
 # --- convolution --------------------------------------------------------------------------------
 
-# (x shape, w shape, stride, pads, dilation, groups, bias). The 2-D/3-D stride-1 cases whose
-# padded width is at least 4*(k-1)*dilation take the "full-width" column path, the rest the plain.
+# (x shape, w shape, stride, pads, dilation, groups, bias). Cases with every stride 1 and a padded
+# size at most twice the output size take the "full grid" path (1d, 2d, 2d-asymmetric-pads,
+# 2d-groups2, 2d-depthwise, 2d-no-bias, 3d-full-grid); the others the per-offset one.
 P0, P1 = ((0, 0), (0, 0)), ((1, 1), (1, 1))
 # fmt: off
 CONV_CASES = {
@@ -79,11 +80,13 @@ CONV_CASES = {
     "2d-no-bias": ((2, 3, 5, 8), (2, 3, 3, 3), (1, 1), P1, (1, 1), 1, False),
     "3d": ((1, 2, 3, 4, 8), (3, 2, 2, 3, 3), (1, 1, 1), ((0, 1), (1, 1), (1, 0)),
            (1, 1, 1), 1, True),
+    "3d-full-grid": ((1, 2, 5, 6, 8), (3, 2, 2, 2, 3), (1, 1, 1), ((0, 1), (1, 0), (1, 1)),
+                     (1, 1, 1), 1, True),
     "3d-stride-dilation": ((2, 2, 5, 6, 5), (2, 2, 2, 2, 2), (2, 1, 2), ((1, 0), (0, 0), (0, 1)),
                            (1, 2, 1), 1, False),
 }
 GRADIENT_CASES = ["1d-stride2-dilation2", "2d", "2d-stride2", "2d-asymmetric-pads", "2d-dilation2",
-                  "2d-groups2", "2d-no-bias", "3d"]
+                  "2d-groups2", "2d-no-bias", "3d", "3d-full-grid"]
 # fmt: on
 
 
@@ -176,6 +179,23 @@ def test_interleaved_calls_give_the_isolated_results():
     for got, expected in zip(
         (*got_a, *got_b, *got_b_again), (*expected_a, *expected_b, *expected_b)
     ):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("x_shape", [(1, 1, 5, 5), (2, 3, 5, 5)])
+def test_no_scratch_buffer_is_handed_back(x_shape):
+    rng = np.random.default_rng(3)
+    w, b, geometry = rng.standard_normal((2, x_shape[1], 2, 2)), np.ones(2), ((1, 1), P0, (1, 1))
+    y, cache = conv_forward(rng.standard_normal(x_shape), w, b, *geometry)
+    conv_outputs = (y, *conv_backward(cache, np.ones_like(y)))
+    pool_y, pool_cache = pool_forward(rng.standard_normal(x_shape), (2, 2), (1, 1), P1, "Mean")
+    pool_outputs = (pool_y, pool_backward(pool_cache, np.ones_like(pool_y)))
+    before = [a.copy() for a in (*conv_outputs, *pool_outputs)]
+    y, cache = conv_forward(rng.standard_normal(x_shape), w, b, *geometry)
+    conv_backward(cache, rng.standard_normal(y.shape))
+    pool_y, pool_cache = pool_forward(rng.standard_normal(x_shape), (2, 2), (1, 1), P1, "Mean")
+    pool_backward(pool_cache, rng.standard_normal(pool_y.shape))
+    for got, expected in zip((*conv_outputs, *pool_outputs), before):
         np.testing.assert_array_equal(got, expected)
 
 
