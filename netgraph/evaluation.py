@@ -194,8 +194,15 @@ def batch_flags(net: Layer, inputs: dict) -> tuple[dict, int | None]:
                 )
         else:
             flags[port] = arr.ndim > max(S.min_rank(shape), 1)
-        if flags[port]:
-            sizes.add(arr.shape[0])
+    # A port of unknown rank follows the ports of known rank; among guesses a batch wins
+    # (a standalone CrossEntropyLossLayer["Index"]: Input (N, c) beside Target (N,)).
+    guessed = [p for p in inputs if S.rank(net.port_shape(p)) is None]
+    known = {flags[p] for p in inputs if p not in guessed}
+    if guessed and len(set(flags.values())) > 1 and len(known) <= 1:
+        batch = known.pop() if known else True
+        for p in guessed:
+            flags[p] = batch and inputs[p].ndim > 0
+    sizes = {arr.shape[0] for p, arr in inputs.items() if flags[p]}
     if len(set(flags.values())) > 1:
         raise NetDataError(
             f"{type(net).__name__}: some ports got one example and others a batch: "
@@ -325,6 +332,11 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
                 f'port "{port}": the data contains NaN or infinite values (first at index {where}).'
             )
         port_dtype = _port_dtype(net, port, dtype)
+        if port_dtype is np.int64 and arr.dtype.kind == "f" and np.any(arr != np.round(arr)):
+            raise NetDataError(
+                f'{type(net).__name__}: port "{port}" takes integers (class indices), got '
+                f"{arr[arr != np.round(arr)].flat[0]}."
+            )
         arr = arr.astype(port_dtype, copy=False)
         batched[port] = arr if flags[port] else arr[None]
     single = n is None
