@@ -27,6 +27,11 @@ from .parts import NetExtract, NetReplacePart, Options
 from .values import All, Automatic, NetPort, NetPortGradient, NetSharedArray, NumericArray, Scaled
 
 from netgraph.layers.normalization import BatchNormalizationLayer
+from netgraph.layers.elementwise import ElementwiseLayer
+from netgraph.layers.linear import LinearLayer
+from netgraph.layers.losses import CrossEntropyLossLayer, MeanSquaredLossLayer
+from netgraph.layers.merge import CatenateLayer, ThreadingLayer, TotalLayer
+from netgraph.layers.structural import DropoutLayer, FlattenLayer, ReshapeLayer, SoftmaxLayer
 
 from netgraph.training.loop import NetTrain
 from netgraph.training.results import NetTrainResults
@@ -37,6 +42,17 @@ __all__ = [
     "All",
     "Automatic",
     "BatchNormalizationLayer",
+    "CatenateLayer",
+    "CrossEntropyLossLayer",
+    "DropoutLayer",
+    "ElementwiseLayer",
+    "FlattenLayer",
+    "LinearLayer",
+    "MeanSquaredLossLayer",
+    "ReshapeLayer",
+    "SoftmaxLayer",
+    "ThreadingLayer",
+    "TotalLayer",
     "Information",
     "Layer",
     "NetArrayError",
