@@ -112,6 +112,7 @@ class NetGraph(Layer):
             ("_outputs", outputs),
             ("_inputs", inputs),
             ("_given_shapes", dict(shapes)),
+            ("_port_given", dict(shapes)),  # the Layer-wide name of the same constraints
             ("_order", order),
             ("_lrm", lrm),
             ("_options", _NoOptions()),
@@ -176,6 +177,15 @@ class NetGraph(Layer):
 
     def _child(self, key: Any) -> Layer:
         layer = self._layers[key]
+        names = _shared_names(layer)
+        if not names:
+            return layer
+        return _attach_shared(layer, {n: self._shared.get(n) for n in names})
+
+    def _given_child(self, key: Any) -> Layer:
+        """The child as given (its own constraints only), shared values attached: the view
+        that edits such as NetReplacePart start from."""
+        layer = self._given[key]
         names = _shared_names(layer)
         if not names:
             return layer

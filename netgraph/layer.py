@@ -144,7 +144,7 @@ class Layer:
     array_specs: ClassVar[tuple[ArraySpec, ...]] = ()
     variadic_inputs: ClassVar[bool] = False  # ports Input1..InputN, N set by the graph
 
-    __slots__ = ("_options", "_arrays", "_shapes", "_lrm", "_cache", "_shared")
+    __slots__ = ("_options", "_arrays", "_shapes", "_lrm", "_cache", "_shared", "_port_given")
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -228,6 +228,9 @@ class Layer:
         if shared is None:
             shared = {v.name: None for v in arrays.values() if isinstance(v, NetSharedArray)}
         object.__setattr__(self, "_shared", dict(shared))
+        # the port constraints this value was given; rebuilds start from these, never from
+        # shapes inferred from options or arrays that a NetReplacePart may be replacing
+        object.__setattr__(self, "_port_given", {k: v for k, v in shapes.items() if v is not None})
         object.__setattr__(self, "_shapes", {})
         object.__setattr__(self, "_shapes", self._infer_shapes(shapes, array_error, owner))
         self.check_arrays()
@@ -251,7 +254,7 @@ class Layer:
         self, *, options=None, arrays=None, shapes=None, lrm=None, shared=None, array_error=None
     ):
         """A new value with some parts replaced (everything is re-inferred and re-checked)."""
-        ports = {n: self._shapes.get(n) for n in self._port_names()}
+        ports = dict(self._port_given)
         arrays = {**self._arrays, **(arrays or {})}
         names = {v.name for v in arrays.values() if isinstance(v, NetSharedArray)}
         merged = {**self._shared, **(shared or {})}
@@ -291,6 +294,9 @@ class Layer:
         return None
 
     def _child(self, key: Any) -> Layer:
+        raise KeyError(key)
+
+    def _given_child(self, key: Any) -> Layer:
         raise KeyError(key)
 
     def _with_child(self, key: Any, layer: Any) -> Layer:
