@@ -93,6 +93,8 @@ def _topology(net: Layer) -> Any:
 
 
 def summary_graphic(net: Layer):
+    """The layers graph, left to right: one box per layer (key, type, output shape) and per port
+    (name, shape). Boxes fit their text, and arrows end at the box edges."""
     try:
         import matplotlib
 
@@ -103,45 +105,79 @@ def summary_graphic(net: Layer):
         raise NetError(
             'Information(net, "SummaryGraphic") needs matplotlib: pip install "netgraph[plot]".'
         ) from None
-    import networkx as nx
-
     g = layers_graph(net)
-    try:
-        layers = list(nx.topological_generations(g))
-        pos = {}
-        for x, gen in enumerate(layers):
-            for y, node in enumerate(sorted(gen, key=repr)):
-                pos[node] = (x, -y + (len(gen) - 1) / 2)
-    except nx.NetworkXUnfeasible:
-        pos = nx.spring_layout(g, seed=0)
-    labels = {}
+    pos = _graph_positions(g)
+    columns = max(x for x, _ in pos.values()) + 1
+    rows = max(1 + 2 * abs(y) for _, y in pos.values())
+    fig, ax = plt.subplots(figsize=(max(3.5, 2.3 * columns), max(1.6, 1.0 * rows + 0.6)))
+    boxes = {}
     for node in g.nodes:
-        if isinstance(node, NetPort):
-            shape = net.port_shape(node.port)
-            labels[node] = f"{node.port}\n{S.fmt(shape)}"
-        elif node in net._child_keys():
-            child = net._child(node)
-            out = next(iter(child.output_shapes.values()), None)
-            labels[node] = f"{node}\n{type(child).__name__}\n{S.fmt(out)}"
-        else:
-            out = next(iter(net.output_shapes.values()), None)
-            labels[node] = f"{node}\n{S.fmt(out)}"
-    fig, ax = plt.subplots(figsize=(max(4, 2.2 * (max(x for x, _ in pos.values()) + 1)), 3.5))
-    colors = ["#dde8f7" if isinstance(n, NetPort) else "#f7e7c6" for n in g.nodes]
-    nx.draw_networkx(
-        g,
-        pos,
-        ax=ax,
-        labels=labels,
-        node_color=colors,
-        node_size=2600,
-        node_shape="s",
-        font_size=7,
-        arrows=True,
-    )
+        port = isinstance(node, NetPort)
+        boxes[node] = ax.text(
+            *pos[node],
+            _node_label(net, node),
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox=dict(
+                boxstyle="round,pad=0.5",
+                fc="#dde8f7" if port else "#f7e7c6",
+                ec="#6b8bb5" if port else "#c49a45",
+            ),
+        )
+    for a, b in g.edges:
+        ax.annotate(
+            "",
+            xy=(0.5, 0.5),
+            xycoords=boxes[b],
+            xytext=(0.5, 0.5),
+            textcoords=boxes[a],
+            zorder=1,  # under the boxes, so a long edge never crosses a label
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color="#444444",
+                patchA=boxes[a].get_bbox_patch(),
+                patchB=boxes[b].get_bbox_patch(),
+                shrinkA=1,
+                shrinkB=1,
+            ),
+        )
+    ax.set_xlim(-0.5, columns - 0.5)
+    ax.set_ylim(-rows / 2, rows / 2)
     ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+def _graph_positions(g) -> dict:
+    """node -> (column, row): columns are topological generations, rows centred on 0."""
+    import networkx as nx
+
+    try:
+        generations = list(nx.topological_generations(g))
+    except nx.NetworkXUnfeasible:  # containers refuse cycles; a fallback all the same
+        generations = [list(g.nodes)]
+    pos = {}
+    for x, gen in enumerate(generations):
+        for y, node in enumerate(sorted(gen, key=repr)):
+            pos[node] = (x, (len(gen) - 1) / 2 - y)
+    return pos
+
+
+def _node_label(net: Layer, node) -> str:
+    if isinstance(node, NetPort):
+        return f"{node.port}\n{S.fmt(net.port_shape(node.port))}"
+    layer = net._child(node) if node in net._child_keys() else net
+    out = ", ".join(S.fmt(s) for s in layer.output_shapes.values())
+    kind = layer_label(layer)
+    return f"{node}\n{kind}\n{out}" if node != type(layer).__name__ else f"{kind}\n{out}"
+
+
+def layer_label(layer: Layer) -> str:
+    """The type name, with the function of an ElementwiseLayer: "ElementwiseLayer (Ramp)"."""
+    name = type(layer).__name__
+    function = layer.options.get("Function") if name == "ElementwiseLayer" else None
+    return f"{name} ({function})" if isinstance(function, str) else name
 
 
 def _has_display() -> bool:
@@ -244,7 +280,7 @@ class InformationReport:
             rows.append(
                 {
                     "layer": "/".join(map(str, path)) or type(leaf).__name__,
-                    "type": type(leaf).__name__,
+                    "type": layer_label(leaf),
                     "output": ", ".join(out),
                     "arrays": len(values),
                     "parameters": "?" if None in counts else str(_total(counts)),
@@ -286,20 +322,28 @@ class InformationReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        rows = self.rows()
-        heads = ["layer", "type", "output", "arrays", "parameters"]
+        cell = "<td style='text-align:{}'>{}</td>"
         summary = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            + cell.format("left", html.escape(str(v)))
+            + "</tr>"
             for k, v in self.summary().items()
         )
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(r[h]))}</td>" for h in heads) + "</tr>"
-            for r in rows
+        heads = ["layer", "type", "output", "arrays", "parameters"]
+        right = {"arrays", "parameters"}
+        body = ""
+        for r in self.rows():
+            cells = [
+                cell.format("right" if h in right else "left", html.escape(str(r[h])))
+                for h in heads
+            ]
+            note = "" if r["initialized"] else "<i>uninitialized</i>"
+            body += "<tr>" + "".join(cells) + cell.format("left", note) + "</tr>"
+        head = "".join(
+            f"<th style='text-align:{'right' if h in right else 'left'}'>{h}</th>" for h in heads
         )
-        head = "".join(f"<th>{h}</th>" for h in heads)
         return (
-            f"<table>{summary}</table><table><thead><tr>{head}</tr></thead>"
+            f"<table>{summary}</table><table><thead><tr>{head}<th></th></tr></thead>"
             f"<tbody>{body}</tbody></table>"
         )
 

@@ -95,8 +95,8 @@ class NetTrainResults:
             "rounds": v["TotalRounds"],
             "batches": v["TotalBatches"],
             "batch size": v["BatchSize"],
-            "final loss": v["RoundLoss"],
-            "validation loss": v["ValidationLoss"],
+            "final loss": _number(v["RoundLoss"]),
+            "validation loss": _number(v["ValidationLoss"]),
             "time": f"{v['TotalTrainingTime']:.2f} s",
             "stopped": v["ReasonTrainingStopped"],
         }
@@ -107,10 +107,32 @@ class NetTrainResults:
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td>{html.escape(str(x))}</td></tr>"
+            f"<td style='text-align:left'>{html.escape(str(x))}</td></tr>"
             for k, x in self._summary().items()
         )
-        return f"<table><caption>NetTrain results</caption>{rows}</table>"
+        table = f"<table><caption>NetTrain results</caption>{rows}</table>"
+        return table + self._plot_html()
+
+    def _plot_html(self) -> str:
+        """The loss evolution plot as an inline PNG (nothing when matplotlib is missing)."""
+        try:
+            figure = self.loss_plot()
+        except NetOptionError:
+            return ""
+        import base64
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        plt.close(figure)  # a notebook would otherwise show it a second time
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return f"<img alt='loss evolution' src='data:image/png;base64,{data}'/>"
+
+
+def _number(x: float | None) -> str:
+    return "-" if x is None else f"{x:.5g}"
 
 
 def _interactive() -> bool:
