@@ -9,6 +9,7 @@ non-finite result, and hand back arrays in the form they came in.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,19 @@ _SNAKE = {
     "random_seeding": "RandomSeeding",
 }
 PRECISIONS = {"Real32": np.float32, "Real64": np.float64}
+
+# RandomSeeding -> Automatic: one process-wide generator seeded from OS entropy (a fresh
+# default_rng() per call costs ~25 us); a forked child re-seeds so it never repeats its parent.
+_AUTOMATIC_RNG = np.random.default_rng()
+
+
+def _reseed_automatic_rng() -> None:
+    global _AUTOMATIC_RNG
+    _AUTOMATIC_RNG = np.random.default_rng()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_automatic_rng)
 
 
 def parse_evaluation_options(options: dict) -> dict:
@@ -125,8 +139,26 @@ def _describe(arr: np.ndarray) -> str:
     return f"dtype {arr.dtype}"
 
 
-def first_nonfinite(arr: np.ndarray) -> tuple | None:
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_DOT_MIN_SIZE = 16384  # below this, the plain elementwise test is cheaper
+
+
+def all_finite(arr: np.ndarray) -> bool:
+    """No NaN or infinity in `arr`. Fast path for large arrays: the dot product of the values
+    with themselves is NaN or infinite when any value is, in one read-only BLAS pass with no
+    temporary; only when it is not finite is every value looked at."""
     if arr.dtype.kind != "f":
+        return True
+    if arr.size >= _DOT_MIN_SIZE and arr.flags.c_contiguous and arr.dtype in _BLAS_FLOATS:
+        flat = arr.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.dot(flat, flat)):
+                return True
+    return bool(np.isfinite(arr).all())
+
+
+def first_nonfinite(arr: np.ndarray) -> tuple | None:
+    if all_finite(arr):
         return None
     bad = ~np.isfinite(arr)
     if not bad.any():
@@ -251,13 +283,23 @@ def check_initialized(net: Layer, action: str = "evaluate") -> dict:
     return values
 
 
+_DTYPE_NAMES = {np.float32: "float32", np.float64: "float64"}  # np.dtype(t).name costs ~5 us
+
+
+def _working_values(net: Layer, dtype) -> dict:
+    """cast_values(net, check_initialized(net), dtype), straight from the net's cache when it
+    is there: a net value is immutable, so once cast it was initialized and stays so."""
+    cast = net._cache.get(("values", _DTYPE_NAMES.get(dtype) or np.dtype(dtype).name))
+    return cast if cast is not None else cast_values(net, check_initialized(net), dtype)
+
+
 def _aid_str(aid: Any) -> str:
     return repr(aid) if isinstance(aid, NetSharedArray) else repr(tuple(aid))
 
 
 def cast_values(net: Layer, values: dict, dtype) -> dict:
     """The arrays in the working precision (cached per precision on the net value)."""
-    key = ("values", np.dtype(dtype).name)
+    key = ("values", _DTYPE_NAMES.get(dtype) or np.dtype(dtype).name)
     cast = net._cache.get(key)
     if cast is None:
         cast = {a: (v if v.dtype == dtype else v.astype(dtype)) for a, v in values.items()}
@@ -321,7 +363,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
         )
     flags, n = batch_flags(net, inputs)
     net = specialize(net, inputs, flags)
-    values = cast_values(net, check_initialized(net), dtype)
+    values = _working_values(net, dtype)
     plan = compile_plan(net)
     request = parse_gradient_request(net, props, plan)
     batched = {}
@@ -347,7 +389,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     ctx = Context(
         mode=opts["NetEvaluationMode"],
         dtype=dtype,
-        rng=np.random.default_rng(None if seed is Automatic else int(seed)),
+        rng=_AUTOMATIC_RNG if seed is Automatic else np.random.default_rng(int(seed)),
         need_grad=request is not None,
     )
     bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])
@@ -397,7 +439,7 @@ def _check_finite_states(states: list) -> None:
     """Statistics a layer computed (BatchNormalization's batch mean and variance) are finite."""
     for step, state in states:
         for name, value in state.items():
-            if not np.isfinite(value).all():
+            if not all_finite(value):
                 raise NetError(
                     "A floating-point overflow, underflow, or division by zero occurred while "
                     f'evaluating the net: the batch statistics for "{name}" of '
@@ -410,7 +452,7 @@ def _check_finite_gradients(d_in: dict, d_arr: dict) -> None:
     bad = [
         repr(key)
         for key, g in [*d_in.items(), *d_arr.items()]
-        if g is not None and g.dtype.kind == "f" and not np.isfinite(g).all()
+        if g is not None and not all_finite(g)
     ]
     if bad:
         raise NetError(
@@ -463,7 +505,7 @@ def _gradient_result(request, in_grads, arr_grads, values, single, numeric):
 
 
 def _check_finite(net, plan, values, inputs, ctx, outputs) -> None:
-    bad = [p for p, o in outputs.items() if o.dtype.kind == "f" and not np.isfinite(o).all()]
+    bad = [p for p, o in outputs.items() if not all_finite(o)]
     if not bad:
         return
     culprit = _first_nonfinite_step(plan, values, inputs, ctx)
