@@ -8,23 +8,16 @@ from pydantic import Field
 from netgraph.errors import NetArrayError, NetTrainError
 from netgraph.layer import ArraySpec, Context, Layer, LayerOptions
 
+from ._channel_ops import (
+    affine_into,
+    channel_dots,
+    channel_sums,
+    empty_like3,
+    per_channel,
+    view3,
+)
+
 F64 = np.float64
-
-
-def _view3(x: np.ndarray, interleaving: bool) -> np.ndarray:
-    """A batch as (A, C, B): channels in the middle, everything reduced over in A and B.
-
-    Channels first (N, C, *S) -> (N, C, prod S); channels last (N, *S, C) -> (N*prod S, C, 1).
-    A vector batch (N, C) is (N, C, 1) either way.
-    """
-    if interleaving:
-        return x.reshape(-1, x.shape[-1], 1)
-    return x.reshape(x.shape[0], x.shape[1], -1)
-
-
-def _channel_sum(a: np.ndarray) -> np.ndarray:
-    """Per-channel sum of an (A, C, B) array, accumulated in float64."""
-    return a.sum(axis=(0, 2), dtype=F64)
 
 
 class BatchNormalizationLayer(Layer):
@@ -84,24 +77,25 @@ class BatchNormalizationLayer(Layer):
 
     def forward(self, arrays: dict, inputs: dict, ctx: Context):
         x = inputs["Input"]
-        x3 = _view3(x, self._options.interleaving)
+        interleaving = self._options.interleaving
+        x3 = view3(x, interleaving)
+        y, y3 = empty_like3(x, interleaving)
         if ctx.mode == "Train":
-            y3, cache, state = self._forward_train(arrays, x3, ctx)
+            cache, state = self._forward_train(arrays, x3, y3, ctx)
         else:
-            y3, cache, state = self._forward_test(arrays, x3)
-        return {"Output": y3.reshape(x.shape)}, cache, state
+            cache, state = self._forward_test(arrays, x3, y3)
+        return {"Output": y}, cache, state
 
-    def _forward_test(self, arrays: dict, x3: np.ndarray):
+    def _forward_test(self, arrays: dict, x3: np.ndarray, y3: np.ndarray):
         # y = x*scale + shift with scale = Scaling/sqrt(MovingVariance+eps) and
         # shift = Biases - MovingMean*scale, folded in float64 once per call.
         inv_std = 1.0 / np.sqrt(arrays["MovingVariance"].astype(F64) + self._options.epsilon)
         scale = arrays["Scaling"].astype(F64) * inv_std
         shift = arrays["Biases"] - arrays["MovingMean"].astype(F64) * scale
-        y3 = np.multiply(x3, scale.astype(x3.dtype)[:, None])
-        y3 += shift.astype(x3.dtype)[:, None]
-        return y3, ("Test", x3, inv_std, scale), None
+        affine_into(y3, x3, scale, shift)
+        return ("Test", x3, inv_std, scale), None
 
-    def _forward_train(self, arrays: dict, x3: np.ndarray, ctx: Context):
+    def _forward_train(self, arrays: dict, x3: np.ndarray, y3: np.ndarray, ctx: Context):
         count = x3.shape[0] * x3.shape[2]  # values per channel
         if ctx.training and count == 1:
             raise NetTrainError(
@@ -109,52 +103,55 @@ class BatchNormalizationLayer(Layer):
                 f"(input shape {x3.shape}), so its variance is 0 and nothing can be learnt. "
                 "Use a larger BatchSize (>= 2)."
             )
-        # Two passes in float64: mu first; then the centred d = x - mu (in the input dtype,
-        # exact for close values) and var = mean(d^2) - mean(d)^2, where mean(d) only
+        # Two passes, totals in float64: mu first; then the centred d = x - mu (in the input
+        # dtype, exact for close values) and var = mean(d^2) - mean(d)^2, where mean(d) only
         # corrects the rounding of mu, so there is no cancellation even for x = 1e4 + noise.
-        mu = _channel_sum(x3) / count
-        d = x3 - mu.astype(x3.dtype)[:, None]
-        d_mean = _channel_sum(d) / count
-        y3 = np.square(d)
-        var = np.maximum(_channel_sum(y3) / count - d_mean**2, 0.0)
+        # d is formed in the output buffer and becomes y in place; backward recomputes it.
+        # mu is rounded to the input dtype first, so that mu + mean(d) is the batch mean.
+        mu = (channel_sums(x3) / count).astype(x3.dtype).astype(F64)
+        d = np.subtract(x3, per_channel(mu, x3), out=y3)
+        d_mean = channel_sums(d) / count
+        var = np.maximum(channel_dots(d, d) / count - d_mean**2, 0.0)
         inv_std = 1.0 / np.sqrt(var + self._options.epsilon)
         a = arrays["Scaling"].astype(F64) * inv_std
-        np.multiply(d, a.astype(x3.dtype)[:, None], out=y3)
-        y3 += (arrays["Biases"] - d_mean * a).astype(x3.dtype)[:, None]
+        affine_into(y3, d, a, arrays["Biases"] - d_mean * a)
         m = self._options.momentum
         state = {
             "MovingMean": m * arrays["MovingMean"].astype(F64) + (1 - m) * (mu + d_mean),
             "MovingVariance": m * arrays["MovingVariance"].astype(F64) + (1 - m) * var,
         }
-        return y3, ("Train", d, d_mean, inv_std, count), state
+        return ("Train", x3, mu, d_mean, inv_std, count), state
 
     def backward(self, arrays: dict, cache, d_outputs: dict, ctx: Context):
         dy = d_outputs["Output"]
-        shape = dy.shape
-        dy3 = _view3(dy, self._options.interleaving)
+        interleaving = self._options.interleaving
+        dy3 = view3(dy, interleaving)
+        d_x, d_x3 = empty_like3(dy, interleaving)
         scaling = arrays["Scaling"].astype(F64)
-        d_biases = _channel_sum(dy3)
+        d_biases = channel_sums(dy3)
         if cache[0] == "Test":
             # Moving statistics are constants: y = scale*x + shift, so
             # d_x = scale*dy, d_Scaling = sum(dy*x_hat), d_Biases = sum(dy).
             _, x3, inv_std, scale = cache
-            mm = arrays["MovingMean"].astype(x3.dtype)[:, None]
-            x_hat = (x3 - mm) * inv_std.astype(x3.dtype)[:, None]
-            d_scaling = _channel_sum(dy3 * x_hat)
-            d_x3 = dy3 * scale.astype(dy3.dtype)[:, None]
+            centred = np.subtract(x3, per_channel(arrays["MovingMean"], x3), out=d_x3)
+            d_scaling = channel_dots(dy3, centred) * inv_std
+            np.multiply(dy3, per_channel(scale, dy3), out=d_x3)
         else:
             # y = g*x_hat + b with x_hat = (x - mu)*inv_std over the M values of a channel:
             # d_b = sum dy, d_g = sum dy*x_hat, and through mu and var
             # d_x = g*inv_std * (dy - d_b/M - x_hat*d_g/M).
-            _, d, d_mean, inv_std, count = cache
-            x_hat = d - d_mean.astype(d.dtype)[:, None]
-            x_hat *= inv_std.astype(d.dtype)[:, None]
-            d_scaling = _channel_sum(dy3 * x_hat)
-            d_x3 = x_hat
-            d_x3 *= (-d_scaling / count).astype(d.dtype)[:, None]
+            # With x_hat = (d - d_mean)*inv_std (d the centred input) that is
+            # d_x = k*(dy + p*d + q): k = g*inv_std, p = -inv_std*d_g/M,
+            # q = (inv_std*d_g*d_mean - d_b)/M; and d_g = inv_std*(sum dy*d - d_mean*d_b).
+            _, x3, mu, d_mean, inv_std, count = cache
+            d = np.subtract(x3, per_channel(mu, x3), out=d_x3)  # as in forward, bit for bit
+            d_scaling = inv_std * (channel_dots(dy3, d) - d_mean * d_biases)
+            p = -inv_std * d_scaling / count
+            q = (inv_std * d_scaling * d_mean - d_biases) / count
+            d_x3 *= per_channel(p, d)
             d_x3 += dy3
-            d_x3 -= (d_biases / count).astype(d.dtype)[:, None]
-            d_x3 *= (scaling * inv_std).astype(d.dtype)[:, None]
+            d_x3 += per_channel(q, d)
+            d_x3 *= per_channel(scaling * inv_std, d)
         dtype = dy.dtype
         d_arrays = {"Scaling": d_scaling.astype(dtype), "Biases": d_biases.astype(dtype)}
-        return {"Input": d_x3.reshape(shape)}, d_arrays
+        return {"Input": d_x}, d_arrays
