@@ -21,12 +21,14 @@ from .errors import (
 )
 from .information import Information
 from .containers import NetChain, NetGraph, NetInsertSharedArrays
+from .files import Export, Import
 from .initialize import NetInitialize
 from .layer import Layer  # noqa: I001  (core modules before the layer and training packages)
 from .parts import NetExtract, NetReplacePart, Options
 from .values import All, Automatic, NetPort, NetPortGradient, NetSharedArray, NumericArray, Scaled
 
 from netgraph.layers.normalization import BatchNormalizationLayer
+from netgraph.layers.convolution import ConvolutionLayer, PoolingLayer
 from netgraph.layers.elementwise import ElementwiseLayer
 from netgraph.layers.linear import LinearLayer
 from netgraph.layers.losses import CrossEntropyLossLayer, MeanSquaredLossLayer
@@ -42,6 +44,8 @@ __all__ = [
     "All",
     "Automatic",
     "BatchNormalizationLayer",
+    "ConvolutionLayer",
+    "PoolingLayer",
     "CatenateLayer",
     "CrossEntropyLossLayer",
     "DropoutLayer",
@@ -53,6 +57,8 @@ __all__ = [
     "SoftmaxLayer",
     "ThreadingLayer",
     "TotalLayer",
+    "Export",
+    "Import",
     "Information",
     "Layer",
     "NetArrayError",
