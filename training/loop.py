@@ -278,11 +278,24 @@ def _in_graph(aid: Any) -> Any:
 
 
 def _specialize(net: Layer, train: dict, input_ports: list) -> Layer:
-    """Fix unknown input shapes from the data (the examples' shapes)."""
+    """Fix unknown input shapes from the data (the examples' shapes).
+
+    The data must fit what the net already knows: `_with_port_shapes` would replace a given
+    `Input=3` by the data's shape, silently training another net."""
+    from netgraph.shapes import ShapeConflict, fmt, unify
+
     shapes = {}
     for p in input_ports:
         example = train[p].shape[1:]
-        if net.port_shape(p) != example:
+        known = net.port_shape(p)
+        try:
+            unify(known, example)
+        except ShapeConflict:
+            raise NetDataError(
+                f"training data: the examples of port {p!r} have shape {fmt(example)}, but the "
+                f"net's port {p!r} takes {fmt(known)}."
+            ) from None
+        if known != example:
             shapes[p] = example
     if not shapes:
         return net
