@@ -1,9 +1,10 @@
 """The training net: the user's net with loss layers attached (LossFunction).
 
 Automatic: each output port gets a loss chosen by the layer that produces it — a SoftmaxLayer
-gets CrossEntropyLossLayer("Index") for integer class targets ("Probabilities" for probability
-targets), an ElementwiseLayer("LogisticSigmoid") gets CrossEntropyLossLayer("Binary"), anything
-else MeanSquaredLossLayer. A net whose outputs already come from loss layers trains as it is.
+gets CrossEntropyLossLayer("Index") for class targets (one number per output vector, which must
+be an integral class index) and "Probabilities" for probability-vector targets, an
+ElementwiseLayer("LogisticSigmoid") gets CrossEntropyLossLayer("Binary"), anything else
+MeanSquaredLossLayer. A net whose outputs already come from loss layers trains as it is.
 The targets take the name of the output port they belong to: `{"Input": X, "Output": Y}`.
 """
 
@@ -106,8 +107,11 @@ def automatic_loss(net: Layer, port: str, targets: np.ndarray) -> Layer:
     kind = type(producer(net, port)).__name__
     layer = producer(net, port)
     if kind == "SoftmaxLayer":
+        # The targets' rank decides: one number per probability vector is a class index
+        # (checked to be integral later, so 0.5 is reported as "not a class index" rather
+        # than as a shape mismatch); a vector like the output is a probability vector.
         out_rank = len(net.port_shape(port) or ())
-        if targets.ndim - 1 == out_rank - 1 and _integral(targets):
+        if targets.ndim - 1 == out_rank - 1:
             return LAYER_TYPES["CrossEntropyLossLayer"]("Index")
         return LAYER_TYPES["CrossEntropyLossLayer"]("Probabilities")
     if kind == "ElementwiseLayer" and getattr(layer, "function_name", None) in (
@@ -116,10 +120,6 @@ def automatic_loss(net: Layer, port: str, targets: np.ndarray) -> Layer:
     ):
         return LAYER_TYPES["CrossEntropyLossLayer"]("Binary")
     return LAYER_TYPES["MeanSquaredLossLayer"]()
-
-
-def _integral(a: np.ndarray) -> bool:
-    return a.dtype.kind in "iu" or bool(np.all(np.mod(a, 1) == 0))
 
 
 def build(net: Layer, losses: dict, targets: dict, input_ports: list) -> TrainingNet:
@@ -179,7 +179,7 @@ def check_targets(tnet: TrainingNet, data: dict, what: str) -> None:
             if len(bad):
                 raise NetDataError(
                     f"{what}: example {int(bad[0])} of port {port!r} is not a class index: "
-                    f"{consumer} takes integer classes 0, 1, ..., got {arr[bad[0]]!r}."
+                    f"{consumer} takes integer classes 0, 1, ..., got {arr[bad[0]].tolist()!r}."
                 )
             classes = _classes(graph, port)
             flat = arr.reshape(len(arr), -1)
@@ -187,7 +187,8 @@ def check_targets(tnet: TrainingNet, data: dict, what: str) -> None:
             if len(out):
                 raise NetDataError(
                     f"{what}: example {int(out[0])} of port {port!r} has class index "
-                    f"{arr[out[0]]!r} outside 0..{classes - 1}, the classes {consumer} knows."
+                    f"{arr[out[0]].tolist()!r} outside 0..{classes - 1}, the classes "
+                    f"{consumer} knows."
                 )
 
 
