@@ -44,7 +44,7 @@ def normalize(data: Any, input_ports: list[str], target_ports: list[str], what: 
             target_ports[0]: _examples(targets, target_ports[0], what),
         }
     if isinstance(data, (list, tuple)) and len(data) == 0:
-        raise NetDataError(f"{what} is empty: there are no examples to train on.")
+        raise NetDataError(f"{what} is empty: it has no examples.")
     raise NetDataError(
         f"{what}: expected a tuple (inputs, targets), a dict {{port: data}} or a list of "
         f"(input, target) pairs, got {type(data).__name__}."
@@ -81,7 +81,12 @@ def _examples(value: Any, port: str, what: str) -> np.ndarray:
                     f"{what}: example {i} of port {port!r} is {type(v).__name__} {v!r:.40}; "
                     "expected numbers."
                 )
-    arr, _ = as_numeric(value, f"{what}, port {port!r}")
+    try:
+        arr, _ = as_numeric(value, f"{what}, port {port!r}")
+    except NetDataError:
+        if isinstance(value, (list, tuple)):
+            _name_odd_example(value, port, what)
+        raise
     if arr.ndim == 0 or len(arr) == 0:
         raise NetDataError(f"{what} is empty: port {port!r} has no examples.")
     where = first_nonfinite(arr)
@@ -93,6 +98,30 @@ def _examples(value: Any, port: str, what: str) -> np.ndarray:
     if arr.dtype.kind == "b":
         arr = arr.astype(np.float32)
     return arr
+
+
+def _name_odd_example(examples: list | tuple, port: str, what: str) -> None:
+    """Raise a NetDataError naming the first example that is not numbers shaped like example 0
+    (when the list as a whole could not be read as one numeric array)."""
+    first = None
+    for i, example in enumerate(examples):
+        try:
+            a = np.asarray(example)
+        except ValueError:
+            a = None
+        if a is None or a.dtype.kind not in "fiubc":
+            kinds = sorted({type(v).__name__ for v in np.ravel(np.asarray(example, object))})
+            raise NetDataError(
+                f"{what}: example {i} of port {port!r} is not an array of numbers (it holds "
+                f"{'/'.join(kinds)})."
+            )
+        if first is None:
+            first = a.shape
+        elif a.shape != first:
+            raise NetDataError(
+                f"{what}: example {i} of port {port!r} has shape {a.shape}, but example 0 has "
+                f"shape {first} (ragged data); give examples of one shape."
+            )
 
 
 def count_examples(data: dict, what: str) -> int:
