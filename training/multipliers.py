@@ -46,14 +46,16 @@ def _rules(option: Any) -> list:
         and not isinstance(option, bool)
     ):
         return [(All, _number(option, "the value"))]
-    items = option.items() if isinstance(option, dict) else option
-    try:
-        return [(k, _number(v, f"the multiplier of {k!r}")) for k, v in items]
-    except (TypeError, ValueError):
+    items = list(option.items()) if isinstance(option, dict) else option
+    if not isinstance(items, (list, tuple)) or not all(
+        isinstance(item, tuple) and len(item) == 2 for item in items
+    ):
         raise NetOptionError(
             "LearningRateMultipliers should be a number, a dict {key: multiplier} or a list of "
             f"(key, multiplier) pairs, got {option!r}."
-        ) from None
+        )
+    # (the value checks raise their own, more precise NetOptionError)
+    return [(k, _number(v, f"the multiplier of {k!r}")) for k, v in items]
 
 
 def _canonical_prefix(net: Layer, key: Any) -> tuple | None:
