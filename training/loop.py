@@ -178,6 +178,7 @@ class Trainer:
         graph = self.tnet.graph
         self.plan = compile_plan(graph)
         mults = multipliers.resolve(self.net, self.opts["LearningRateMultipliers"])
+        self.net_multipliers = mults  # keyed by the user's array paths (results)
         self.multipliers = {_in_graph(aid): m for aid, m in mults.items()}
         values = graph._array_values()
         self.values = {}

@@ -208,7 +208,7 @@ def _results(session: Session, reason: str | None) -> NetTrainResults:
             "OptimizationMethod": trainer.method,
             "InitialLearningRate": optimizer.learning_rate(1, 1),
             "FinalLearningRate": optimizer.learning_rate(max(session.t, 1), max(session.t, 1)),
-            "ArraysLearningRateMultipliers": {a: m for a, m in trainer.multipliers.items()},
+            "ArraysLearningRateMultipliers": dict(trainer.net_multipliers),
             "CheckpointingFiles": list(session.files),
             "DivergenceReason": getattr(session, "diverged", None),
         }
