@@ -58,7 +58,7 @@ class NetGraph(Layer):
     """
 
     Options = _NoOptions
-    __slots__ = ("_given", "_layers", "_conns", "_outputs", "_inputs", "_given_shapes", "_order")
+    __slots__ = ("_given", "_layers", "_conns", "_outputs", "_inputs", "_order")
 
     def __init__(self, layers: Any, edges: Any = (), **kwargs: Any):
         given = _layer_dict(layers, type(self).__name__)
@@ -111,8 +111,7 @@ class NetGraph(Layer):
             ("_conns", conns),
             ("_outputs", outputs),
             ("_inputs", inputs),
-            ("_given_shapes", dict(shapes)),
-            ("_port_given", dict(shapes)),  # the Layer-wide name of the same constraints
+            ("_port_given", dict(shapes)),
             ("_order", order),
             ("_lrm", lrm),
             ("_options", _NoOptions()),
@@ -134,7 +133,7 @@ class NetGraph(Layer):
             self._given if given is None else given,
             self._conns,
             self._outputs,
-            {**self._given_shapes, **(shapes or {})},
+            {**self._port_given, **(shapes or {})},
             self._lrm if lrm is None else lrm,
             self._shared if shared is None else shared,
             array_error,

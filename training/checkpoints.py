@@ -96,10 +96,8 @@ def _json_default(value: Any):
 
 def _net_metadata(session, tensors: dict) -> dict:
     """The trained net's own file description, so that ng.Import reads a checkpoint."""
-    try:
-        from netgraph import files
-    except ImportError:
-        return {}
+    from netgraph import files
+
     manifest, net_tensors = files.net_to_manifest(session.trainer.trained_net())
     tensors.update(net_tensors)
     return files.manifest_metadata(manifest)
