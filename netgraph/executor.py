@@ -113,8 +113,9 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
             raise _located(exc, step) from None
         for p, s in step.outputs.items():
             slots[s] = outs[p]
-        if keep:
-            tape.append((arrays, cache, c, {p: outs[p] for p in step.outputs}))
+        if keep:  # output shapes only: the outputs themselves may be dropped (step.free)
+            shapes = {p: (outs[p].shape, outs[p].dtype) for p in step.outputs}
+            tape.append((arrays, cache, c, shapes))
         if state:
             states.append((step, state))
         for s in step.free:
@@ -134,7 +135,8 @@ def run_backward(plan: Plan, tape: list, d_outputs: dict):
     """Back-propagate output gradients. Returns (input-port gradients, array-id gradients).
 
     Gradients add up where a slot fans out to several readers and where a shared array is
-    used by several steps.
+    used by several steps. The tape is consumed: each step's entry (its cache) and its output
+    gradients are released once its backward has run, so memory falls as backward proceeds.
     """
     grads: list[Any] = [None] * plan.n_slots
     for port, s in plan.outputs.items():
@@ -142,14 +144,19 @@ def run_backward(plan: Plan, tape: list, d_outputs: dict):
         if g is not None:
             grads[s] = g if grads[s] is None else grads[s] + g
     d_arrays: dict = {}
-    for step, (arrays, cache, ctx, outs) in zip(reversed(plan.steps), reversed(tape)):
+    for i in reversed(range(len(plan.steps))):
+        step, (arrays, cache, ctx, out_shapes) = plan.steps[i], tape[i]
+        tape[i] = None
         d_outs = {p: grads[s] for p, s in step.outputs.items()}
         if all(g is None for g in d_outs.values()):
             continue  # nothing downstream depends on this step
         for p, g in d_outs.items():
             if g is None:
-                d_outs[p] = np.zeros_like(outs[p])
+                d_outs[p] = np.zeros(*out_shapes[p])
+        for s in step.outputs.values():
+            grads[s] = None
         d_ins, d_arrs = step.layer.backward(arrays, cache, d_outs, ctx)
+        del cache
         for p, s in step.inputs.items():
             g = d_ins.get(p)
             if g is None:
