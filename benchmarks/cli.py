@@ -48,6 +48,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="run as if PyTorch were absent")
     p.add_argument("--output", type=Path, default=RESULTS, help=f"JSON path ({RESULTS})")
     p.add_argument("--repeat", type=int, help="interleaved samples per contender (default 30)")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        help="diagnostics only: override PyTorch's threads (default: numpy's BLAS threads)",
+    )
     return p.parse_args(argv)
 
 
@@ -73,6 +78,17 @@ def meta(setup: harness.Setup, thread_source: str) -> dict:
     }
 
 
+def busy_warning(load: tuple | None, cores: int) -> str:
+    """A warning when other processes keep the cores busy: multi-threaded PyTorch then waits
+    at its OpenMP barriers for descheduled threads, and its times swing by 10x or more."""
+    if load is None or load[0] < 0.5 * cores:
+        return ""
+    return (
+        f"WARNING: load average {load[0]:.2f} on {cores} cores before starting: other "
+        "processes are running, times (PyTorch's multi-threaded ones above all) are unreliable."
+    )
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -89,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import subprocesses, training, workloads  # noqa: F401  (they register workloads)
 
     threads, thread_source = blas_threads()
-    torch = load_torch(threads, args.no_torch)
+    torch = load_torch(args.torch_threads or threads, args.no_torch)
     repeat = args.repeat or (5 if args.quick else 30)
     setup = harness.Setup(
         torch=torch,
@@ -104,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {info['torch'] or 'not installed: ratios vs torch are n/a'}, "
         f"load average {info['load_average_at_start']}"
     )
+    busy = busy_warning(info["load_average_at_start"], os.cpu_count() or 1)
+    if busy:
+        print(busy)
     results = []
     for w in harness.select(args.only):
         print(f"  {w.name} ...", flush=True)
@@ -112,5 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(harness.as_json(results, info), indent=2) + "\n")
+    if busy:
+        print("\n" + busy)
     print(f"\nwrote {args.output}")
     return 1 if any(r.status == "error" for r in results) else 0

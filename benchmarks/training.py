@@ -62,10 +62,10 @@ def torch_net(torch):
 
 
 def batch_data(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and 1-based class indices (Wolfram's "Index" convention)."""
+    """Inputs and 0-based class indices (CrossEntropyLossLayer "Index")."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, *EXAMPLE)).astype(np.float32)
-    return x, rng.integers(1, CLASSES + 1, batch)
+    return x, rng.integers(0, CLASSES, batch)
 
 
 def netgraph_rounds(net, x: np.ndarray, y: np.ndarray, rounds: int):
@@ -85,7 +85,7 @@ def torch_step(torch, model, x: np.ndarray, y: np.ndarray):
     """A closure doing one training step of `model` on (x, y)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y - 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     model.train()
 
     def step():
