@@ -147,9 +147,10 @@ def batch_size(requested: Any, n: int) -> int:
 
 
 def batch_bounds(n: int, size: int) -> list[tuple[int, int]]:
-    """Batch slices of a round; a final batch of one example joins the previous batch."""
+    """Batch slices of a round; a final batch of one example joins the previous batch (unless
+    batches of one were asked for)."""
     bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+    if size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
         lo = bounds[-2][0]
         bounds[-2:] = [(lo, n)]
     return bounds
