@@ -222,7 +222,10 @@ class Trainer:
         """One optimizer step on the examples `index`; returns the batch loss."""
         batch = {p: a[index] for p, a in self.train.items()}
         ctx = Context("Train", self.dtype, self.layer_rng, True, True, {"modes": self.modes})
-        outs, tape, states = run_forward(self.plan, self.values, batch, ctx, keep=True)
+        try:
+            outs, tape, states = run_forward(self.plan, self.values, batch, ctx, keep=True)
+        except NetError as exc:
+            raise _user_located(exc) from None
         size = len(index)
         loss = sum(float(outs[p].sum(dtype=np.float64)) / size for p in self.tnet.loss_ports)
         if not math.isfinite(loss):
@@ -272,6 +275,17 @@ class Trainer:
 
 class _Diverged(Exception):
     pass
+
+
+def _user_located(exc: NetError) -> NetError:
+    """A layer error with its path in the user's net, not in the training graph ("net/...")."""
+    text = str(exc)
+    prefix = f'in layer "{attach.NET}'
+    if text.startswith(prefix + '": '):
+        text = text[len(prefix) + 3 :]
+    elif text.startswith(prefix + "/"):
+        text = 'in layer "' + text[len(prefix) + 1 :]
+    return type(exc)(text)
 
 
 def _in_graph(aid: Any) -> Any:
