@@ -19,10 +19,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def blas_threads() -> tuple[int, str]:
-    """Threads numpy's BLAS uses (threadpoolctl), else os.cpu_count(); and how we know."""
+    """Threads numpy's BLAS uses (threadpoolctl; else the usual environment variables, else
+    os.cpu_count()); and how we know."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
+        for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+            if os.environ.get(name, "").isdigit():
+                return int(os.environ[name]), f"{name} (threadpoolctl not installed)"
         return os.cpu_count() or 1, "os.cpu_count() (threadpoolctl not installed)"
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     mine = [p for p in pools if "numpy" in p.get("filepath", "")] or pools
