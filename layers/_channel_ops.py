@@ -59,6 +59,9 @@ def channel_dots(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
 
 def _reduce(per_row: str, per_block: str, *operands: np.ndarray) -> np.ndarray:
     a, c, b = operands[0].shape
+    if a * b <= LONG_RUN:  # a few values per channel: plain float64, fewest numpy calls
+        product = operands[0] if len(operands) == 1 else operands[0] * operands[1]
+        return product.sum(axis=(0, 2), dtype=F64)
     total = np.zeros(c, F64)
     if b >= LONG_RUN:  # float32 sums along each (a, c) run of B, chunked to RUN
         for lo in range(0, b, RUN):
