@@ -9,6 +9,7 @@ its moving arrays. The objective is the mean over the batch of each example's lo
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,13 @@ from netgraph.evaluation import check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize
 from netgraph.layer import Context, Layer
-from netgraph.values import Automatic, NetSharedArray, Scaled
+from netgraph.values import All, Automatic, NetSharedArray, Scaled
 
 from . import attach, multipliers
 from . import data as D
 from .optimizers import FlatArrays, Optimizer, parse_method
+from .progress import reporter
+from .results import check_properties
 
 OPTIONS = {
     "BatchSize": 64,
@@ -81,6 +84,14 @@ def parse_options(options: dict) -> dict:
     fn = opts["TrainingProgressFunction"]
     if fn is not None and not callable(fn):
         raise NetOptionError(f"TrainingProgressFunction should be a function, got {fn!r}.")
+    if opts["TrainingProgressCheckpointing"] is not None:
+        from .checkpoints import _location
+
+        _location(opts["TrainingProgressCheckpointing"])  # raises NetOptionError when malformed
+    resume = opts["ResumeFrom"]
+    if resume is not None and not isinstance(resume, (str, os.PathLike)):
+        raise NetOptionError(f"ResumeFrom should be a checkpoint file path, got {resume!r}.")
+    reporter(opts["TrainingProgressReporting"])  # raises NetOptionError when malformed
     return opts
 
 
@@ -342,10 +353,11 @@ def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  #
     opts = parse_options(options)
     if not isinstance(net, Layer):
         raise NetError(f"NetTrain: expected a net, got {type(net).__name__}.")
+    check_properties(prop)  # a misspelt property fails before training, not after
     results = run(Trainer(net, data, opts), opts)
     if prop is None or prop == "TrainedNet":
         return results["TrainedNet"]
-    if prop == "All":
+    if prop is All or prop == "All":
         return results
     if isinstance(prop, (list, tuple)):
         return [results[p] for p in prop]

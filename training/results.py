@@ -16,6 +16,48 @@ ALIASES = {
 }
 
 
+PROPERTIES = (
+    "TrainedNet",
+    "RoundLossList",
+    "BatchLossList",
+    "ValidationLossList",
+    "RoundLoss",
+    "ValidationLoss",
+    "BestValidationRound",
+    "TotalTrainingTime",
+    "ReasonTrainingStopped",
+    "BatchSize",
+    "BatchesPerRound",
+    "TotalRounds",
+    "TotalBatches",
+    "ExamplesProcessed",
+    "MeanBatchesPerSecond",
+    "MeanInputsPerSecond",
+    "TrainingExamples",
+    "ValidationExamples",
+    "OptimizationMethod",
+    "InitialLearningRate",
+    "FinalLearningRate",
+    "ArraysLearningRateMultipliers",
+    "CheckpointingFiles",
+    "DivergenceReason",
+)
+
+
+def check_properties(prop: Any) -> None:
+    """NetTrain's third argument: None, "All", a property name or a list of them."""
+    from netgraph.values import All
+
+    if prop is None or prop is All or prop == "All":
+        return
+    names = sorted(set(PROPERTIES) | set(ALIASES) | {"LossEvolutionPlot", "Properties"})
+    for name in prop if isinstance(prop, (list, tuple)) else [prop]:
+        if not isinstance(name, str) or name not in names:
+            raise NetOptionError(
+                f"NetTrain: unknown results property {name!r}." + did_you_mean(name, names)
+            )
+
+
 class NetTrainResults:
     """What a training run produced: `results["TrainedNet"]`, `results["RoundLossList"]`, ...
 
