@@ -56,8 +56,7 @@ def run(trainer: Trainer, opts: dict) -> NetTrainResults:
             reason = _round(session, report, start)
             if reason == "Diverged":
                 break
-            if session.batch == 0 or reason == "TimeGoalReached":  # a partial round counts too
-                session.batch = 0
+            if session.batch == per_round or reason == "TimeGoalReached":  # partial rounds count
                 reason = _end_round(session, report, start) or reason
     except KeyboardInterrupt as exc:
         _reraise_with_checkpoint(session, exc, start)
@@ -86,6 +85,7 @@ def _round(session: Session, report, start: float) -> str | None:
             return "Diverged"
         session.t += 1
         session.batch = b + 1
+        session.examples += hi - lo
         session.history["BatchLossList"].append(loss)
         session.round_losses.append((loss, hi - lo))
         info = {"round": session.round + 1, "batch": b + 1, "loss": loss, "rounds": session.limit}
@@ -95,25 +95,28 @@ def _round(session: Session, report, start: float) -> str | None:
                 callback(dict(info))
             except Exception as exc:  # the user's callback: keep the work, then re-raise
                 _reraise_with_checkpoint(session, exc, start)
-        session.examples += hi - lo
         if goal is not Automatic and time.perf_counter() - start >= goal:
             return "TimeGoalReached"
-    session.batch = 0
     return None
 
 
 def _end_round(session: Session, report, start: float) -> str | None:
+    """Close a round. Until the round is committed (round + 1, batch 0) an interrupt leaves
+    the counters at the round's last batch, so a resumed run closes the same round again
+    instead of repeating it."""
     trainer = session.trainer
     losses = session.round_losses
     round_loss = sum(l * n for l, n in losses) / sum(n for _, n in losses)
-    session.history["RoundLossList"].append(round_loss)
-    session.round += 1
     monitored = round_loss
     validation_loss = None
     if trainer.valid is not None:
         validation_loss = trainer.evaluate_loss(trainer.valid)
-        session.history["ValidationLossList"].append(validation_loss)
         monitored = validation_loss
+    session.history["RoundLossList"].append(round_loss)
+    session.round += 1
+    session.batch = 0
+    if validation_loss is not None:
+        session.history["ValidationLossList"].append(validation_loss)
         if validation_loss < session.best["loss"]:
             session.best = {
                 "loss": validation_loss,
