@@ -26,19 +26,32 @@ META_KEY = "netgraph.training"
 
 
 def _fingerprint(session) -> dict:
+    """What must match for a resumed run to continue this one (as stored: JSON values)."""
     t, o = session.trainer, session.opts
-    return {
+    fingerprint = {
         "topology": Information(t.tnet.graph, "TopologyHash"),
         "examples": t.n,
+        "validation_examples": 0 if t.valid is None else len(next(iter(t.valid.values()))),
         "batch_size": t.batch_size,
         "method": t.method,
-        "optimizer": {
-            k: (v if isinstance(v, (int, float)) or v is None else repr(v))
-            for k, v in t.optimizer.options.items()
-        },
+        "optimizer": {k: _option_value(v) for k, v in t.optimizer.options.items()},
+        "learning_rate_multipliers": sorted([repr(k), v] for k, v in t.net_multipliers.items()),
+        "stopping": t.stopping,
         "precision": o["WorkingPrecision"],
         "seed": t.seed,
     }
+    return json.loads(json.dumps(fingerprint, default=_json_default))
+
+
+def _option_value(value: Any) -> Any:
+    """An optimizer option as stored; a function (LearningRateSchedule) by its name, since its
+    repr holds a memory address that differs in the process that resumes."""
+    if isinstance(value, (int, float)) or value is None:
+        return value
+    if callable(value):
+        name = getattr(value, "__qualname__", type(value).__qualname__)
+        return f"function {getattr(value, '__module__', '?')}.{name}"
+    return repr(value)
 
 
 def _ids(session) -> list:
@@ -155,6 +168,24 @@ def save_emergency(session) -> str:
     return _write(session, path)
 
 
+def _difference(key: str, saved: Any, current: Any) -> str:
+    """One fingerprint mismatch; for tables (optimizer, multipliers) only the differing rows."""
+    as_dict = {dict: lambda d: d, list: lambda rows: {r[0]: r[1] for r in rows}}
+    if type(saved) is type(current) and isinstance(saved, (dict, list)):
+        try:
+            old, new = as_dict[type(saved)](saved), as_dict[type(current)](current)
+        except (TypeError, IndexError, KeyError):
+            old = new = None
+        if old is not None:
+            rows = [
+                f"{k}: {old.get(k, 'absent')!r} vs {new.get(k, 'absent')!r}"
+                for k in sorted(set(old) | set(new), key=str)
+                if old.get(k, "absent") != new.get(k, "absent")
+            ]
+            return f"{key} (checkpoint vs this run) {', '.join(rows)}"
+    return f"{key}: checkpoint has {saved!r}, this run {current!r}"
+
+
 def restore(session, path: Any) -> None:
     """Continue `session` from a checkpoint file; refuse one of another run."""
     tensors, metadata = _safefile.read_tensors(os.fspath(path), require_checksum=True)
@@ -174,9 +205,7 @@ def restore(session, path: Any) -> None:
     expected = _fingerprint(session)
     for key, value in expected.items():
         if state["fingerprint"].get(key) != value:
-            problems.append(
-                f"{key}: checkpoint has {state['fingerprint'].get(key)!r}, this run {value!r}"
-            )
+            problems.append(_difference(key, state["fingerprint"].get(key), value))
     if state["array_ids"] != [repr(a) for a in ids]:
         problems.append("the arrays differ (another net structure)")
     else:
