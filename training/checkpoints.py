@@ -187,25 +187,41 @@ def _difference(key: str, saved: Any, current: Any) -> str:
 
 
 def restore(session, path: Any) -> None:
-    """Continue `session` from a checkpoint file; refuse one of another run."""
+    """Continue `session` from a checkpoint file; refuse one of another run or a damaged one.
+    Everything is read and checked before anything is applied."""
     tensors, metadata = _safefile.read_tensors(os.fspath(path), require_checksum=True)
     try:
         state = json.loads(metadata[META_KEY])
     except (KeyError, ValueError):
         raise NetLoadError(f"{path} is not a NetTrain checkpoint (no training state).") from None
-    if state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise NetLoadError(f"{path} is not a NetTrain checkpoint.")
-    if state.get("version", 0) > VERSION:
+    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
         raise NetLoadError(
-            f"checkpoint format_version {state.get('version')} is newer than supported {VERSION}."
+            f"checkpoint format_version {state.get('version')!r} is not supported (this netgraph "
+            f"reads up to {VERSION})."
         )
+    try:
+        _check_run(session, state, tensors, path)
+        loaded = _read_state(session, state, tensors)
+    except NetLoadError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise NetLoadError(
+            f"{path}: damaged NetTrain checkpoint ({type(exc).__name__}: {exc})."
+        ) from None
+    _apply(session, loaded)
+
+
+def _check_run(session, state: dict, tensors: dict, path: Any) -> None:
+    """NetLoadError listing every way the checkpoint's run differs from this one."""
     t = session.trainer
     ids = _ids(session)
     problems = []
-    expected = _fingerprint(session)
-    for key, value in expected.items():
-        if state["fingerprint"].get(key) != value:
-            problems.append(_difference(key, state["fingerprint"].get(key), value))
+    saved_fingerprint = state["fingerprint"]
+    for key, value in _fingerprint(session).items():
+        if saved_fingerprint.get(key) != value:
+            problems.append(_difference(key, saved_fingerprint.get(key), value))
     if state["array_ids"] != [repr(a) for a in ids]:
         problems.append("the arrays differ (another net structure)")
     else:
@@ -225,23 +241,66 @@ def restore(session, path: Any) -> None:
             + "; ".join(problems)
             + "."
         )
-    for i, aid in enumerate(ids):
-        t.values[aid][...] = tensors[f"arrays/{i}"]
-    for name, slot in t.optimizer.slots.items():
-        slot[...] = tensors[f"slots/{name}"]
+
+
+def _read_state(session, state: dict, tensors: dict) -> dict:
+    """The checkpoint's counters, history and generator states, checked (KeyError, TypeError
+    or ValueError when damaged)."""
+    t = session.trainer
+    ids = _ids(session)
     c = state["counters"]
-    session.round, session.batch, session.t = c["round"], c["batch"], c["t"]
-    session.elapsed, session.stale = c["elapsed"], c["stale"]
-    session.examples = c["examples"]
-    if session.automatic:
-        session.limit = state["limit"]
-    if c.get("monitor_best") is not None:
-        session._monitor_best = c["monitor_best"]
-    session.history = {k: list(v) for k, v in state["history"].items()}
-    session.round_losses = [tuple(x) for x in state["round_losses"]]
-    session.permutation = tensors.get("permutation")
-    session.best = {"loss": state["best"]["loss"], "round": state["best"]["round"], "values": None}
+    counters = {k: int(c[k]) for k in ("round", "batch", "t", "examples", "stale")}
+    per_round = len(t.bounds)
+    if not (0 <= counters["batch"] <= per_round and counters["round"] >= 0):
+        raise ValueError(f"counters out of range: {counters}")
+    permutation = tensors.get("permutation")
+    if counters["batch"] and (permutation is None or sorted(permutation) != list(range(t.n))):
+        raise ValueError("the current round's order of examples is missing or wrong")
+    generators = {}
+    for name in ("shuffle", "layer"):
+        generator = np.random.default_rng()
+        generator.bit_generator.state = state["rng"][name]
+        generators[name] = generator.bit_generator.state
+    history = {k: [float(x) for x in state["history"][k]] for k in session.history}
+    best_values = None
     if "best/0" in tensors:
-        session.best["values"] = {aid: tensors[f"best/{i}"] for i, aid in enumerate(ids)}
-    t.shuffle_rng.bit_generator.state = state["rng"]["shuffle"]
-    t.layer_rng.bit_generator.state = state["rng"]["layer"]
+        best_values = {aid: tensors[f"best/{i}"] for i, aid in enumerate(ids)}
+    return {
+        "arrays": {aid: tensors[f"arrays/{i}"] for i, aid in enumerate(ids)},
+        "slots": {name: tensors[f"slots/{name}"] for name in t.optimizer.slots},
+        "counters": counters,
+        "elapsed": float(c["elapsed"]),
+        "monitor_best": None if c.get("monitor_best") is None else float(c["monitor_best"]),
+        "limit": state["limit"],
+        "history": history,
+        "round_losses": [(float(loss), int(n)) for loss, n in state["round_losses"]],
+        "permutation": permutation,
+        "best": {
+            "loss": float(state["best"]["loss"]),
+            "round": state["best"]["round"],
+            "values": best_values,
+        },
+        "rng": generators,
+    }
+
+
+def _apply(session, loaded: dict) -> None:
+    t = session.trainer
+    for aid, value in loaded["arrays"].items():
+        t.values[aid][...] = value
+    for name, value in loaded["slots"].items():
+        t.optimizer.slots[name][...] = value
+    c = loaded["counters"]
+    session.round, session.batch, session.t = c["round"], c["batch"], c["t"]
+    session.examples, session.stale = c["examples"], c["stale"]
+    session.elapsed = loaded["elapsed"]
+    if session.automatic:
+        session.limit = loaded["limit"]
+    if loaded["monitor_best"] is not None:
+        session._monitor_best = loaded["monitor_best"]
+    session.history = loaded["history"]
+    session.round_losses = loaded["round_losses"]
+    session.permutation = loaded["permutation"]
+    session.best = loaded["best"]
+    t.shuffle_rng.bit_generator.state = loaded["rng"]["shuffle"]
+    t.layer_rng.bit_generator.state = loaded["rng"]["layer"]
