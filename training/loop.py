@@ -16,7 +16,7 @@ import numpy as np
 from pydantic.alias_generators import to_snake
 
 from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
-from netgraph.evaluation import check_device, precision_dtype
+from netgraph.evaluation import all_finite, check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize
 from netgraph.layer import Context, Layer
@@ -245,15 +245,19 @@ class Trainer:
         _, d_arrays = run_backward(self.plan, tape, {p: grad for p in self.tnet.loss_ports})
         self.flat.gather(d_arrays)
         update = self.optimizer.compute_step(t, total)
-        if not math.isfinite(float(update.sum(dtype=np.float64))):
-            raise _Diverged("an array update became non-finite")
+        # The new arrays, checked as they will be stored before any is: a finite step can
+        # still overflow an array (or a float64 statistic its float32 storage).
+        new = np.subtract(self.flat.data, update, out=self.optimizer.scratch)
+        if not all_finite(new):
+            raise _Diverged("an array became non-finite")
         new_states = []
         for step, state in states:
             for name, value in state.items():
-                if not np.isfinite(value).all():
+                value = np.asarray(value, self.dtype)
+                if not all_finite(value):
                     raise _Diverged(f"{name} of {'/'.join(map(str, step.path))} became non-finite")
                 new_states.append((step.arrays[name], value))
-        self.flat.data -= update
+        self.flat.data[...] = new
         for aid, value in new_states:
             self.values[aid][...] = value
         return loss
