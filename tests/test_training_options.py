@@ -361,3 +361,20 @@ def test_divergence_in_batchnorm_statistics_stops_training():
     assert results["ReasonTrainingStopped"] == "Diverged"
     for value in arrays(results["TrainedNet"]).values():
         assert np.isfinite(value).all()
+
+
+def test_a_finite_step_that_overflows_an_array_is_divergence():
+    """Weight 2e38, gradient -2 (finite loss 1e38), LearningRate 1e38: the step is finite but
+    the new weight overflows float32; the step must not be applied."""
+    model = linear(np.array([[2e38]], np.float32), np.zeros(1, np.float32))
+    results = train(
+        model=model,
+        data=(np.array([[1e-19]]), np.array([[3e19]])),
+        MaxTrainingRounds=3,
+        BatchSize=1,
+        Method="SGD",
+        LearningRate=1e38,
+        LearningRateMultipliers={"Biases": 0},
+    )
+    assert results["ReasonTrainingStopped"] == "Diverged"
+    np.testing.assert_array_equal(arrays(results["TrainedNet"])[("Weights",)], np.float32([[2e38]]))
