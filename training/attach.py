@@ -190,6 +190,37 @@ def check_targets(tnet: TrainingNet, data: dict, what: str) -> None:
                     f"{arr[out[0]].tolist()!r} outside 0..{classes - 1}, the classes "
                     f"{consumer} knows."
                 )
+        _check_probabilities(graph, port, arr, what, consumer)
+
+
+def _check_probabilities(graph: NetGraph, port: str, arr: np.ndarray, what: str, consumer: str):
+    """CrossEntropy "Binary" and "Probabilities" targets are probabilities, in [0, 1] (outside
+    it the loss is meaningless and can be negative)."""
+    layer = _consumer_layer(graph, port)
+    form = getattr(getattr(layer, "_options", None), "target_form", None)
+    if type(layer).__name__ != "CrossEntropyLossLayer" or form not in ("Binary", "Probabilities"):
+        return
+    flat = arr.reshape(len(arr), -1)
+    bad = np.flatnonzero(((flat < 0) | (flat > 1)).any(axis=1))
+    if len(bad):
+        value = flat[bad[0]][(flat[bad[0]] < 0) | (flat[bad[0]] > 1)][0]
+        raise NetDataError(
+            f"{what}: example {int(bad[0])} of port {port!r} has the target value "
+            f"{float(value)!r}, but {consumer} ({form!r}) takes probabilities in [0, 1]."
+        )
+
+
+def _consumer_layer(graph: Layer, port: str) -> Layer | None:
+    """The leaf layer that graph input `port` feeds (the first one found, walking into
+    containers)."""
+    while isinstance(graph, NetGraph):
+        for (key, inner), (src, name) in graph._conns.items():
+            if src is None and name == port:
+                graph, port = graph._layers[key], inner
+                break
+        else:
+            return None
+    return graph
 
 
 def _fmt(shape) -> str:
