@@ -216,9 +216,14 @@ class Trainer:
         if not trainable:
             import warnings
 
+            learned = any(kind == "learned" for kind in self.plan.array_kinds.values())
             warnings.warn(
-                "All trainable parameters have been frozen: the trained net will "
-                "equal the given net.",
+                (
+                    "All trainable parameters have been frozen"
+                    if learned
+                    else "The net has no trainable arrays"
+                )
+                + ": the trained net will equal the given net.",
                 stacklevel=4,
             )
 
