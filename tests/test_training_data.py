@@ -173,6 +173,35 @@ def test_class_targets_are_checked(targets, fragments, loss):
     assert f"example {first_bad} " in message
 
 
+def _with(a, index, value):
+    a = a.copy()
+    a[index] = value
+    return a
+
+
+@pytest.mark.parametrize(
+    "layers, targets, fragments",
+    [
+        (
+            [ng.LinearLayer(1), ng.ElementwiseLayer("LogisticSigmoid")],
+            _with(np.full((12, 1), 0.25), (4, 0), 2.0),
+            ["example 4", "2.0", "'Binary'", "[0, 1]"],
+        ),
+        (
+            [ng.LinearLayer(3), ng.SoftmaxLayer()],
+            _with(np.full((12, 3), 1 / 3), (6, 1), -0.1),
+            ["example 6", "-0.1", "'Probabilities'", "[0, 1]"],
+        ),
+    ],
+    ids=["binary", "probabilities"],
+)
+def test_probability_targets_must_be_probabilities(layers, targets, fragments):
+    with pytest.raises(ng.NetDataError) as info:
+        ng.NetTrain(ng.NetChain(layers, Input=3), (X, targets), **ONE_ROUND)
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
 # ----------------------------------------------------------- the caller's data and net stay
 
 

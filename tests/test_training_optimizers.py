@@ -336,6 +336,13 @@ def test_everything_frozen_warns_and_returns_the_same_arrays():
         np.testing.assert_array_equal(value, START[key])
 
 
+def test_a_net_without_arrays_warns():
+    model = ng.NetChain([ng.ElementwiseLayer("Tanh")], Input=3)
+    with pytest.warns(UserWarning, match="no trainable arrays"):
+        trained = train(1, net=model, data=(X, X))
+    assert trained == model
+
+
 @pytest.mark.parametrize(
     "option, pattern",
     [
