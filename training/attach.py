@@ -141,8 +141,13 @@ def build(net: Layer, losses: dict, targets: dict, input_ports: list) -> Trainin
         edges.append((NetPort(NET, port), NetPort(key, "Input")))
         edges.append((NetPort(port), NetPort(key, "Target")))
     outputs = []
+    # the graph's own ports: the net's inputs and the targets, named after its outputs
+    taken = {p.name for p in net.input_ports} | {p.name for p in net.output_ports}
     for port, key in names.items():
         out = "Loss" if len(names) == 1 else f"Loss_{port}"
+        while out in taken:  # a net whose output is called "Loss"
+            out = "Training" + out
+        taken.add(out)
         edges.append((NetPort(key, "Loss"), NetPort(out)))
         outputs.append(out)
     graph = NetGraph(layers, edges)
