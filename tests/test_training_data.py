@@ -344,3 +344,15 @@ def test_error_messages_are_single_line_and_name_the_data():
     with pytest.raises(ng.NetDataError) as info:
         ng.NetTrain(linear_chain(), (_nan_at(X, (3, 2)), Y), **ONE_ROUND)
     assert re.search(r"training data: example 3 of port 'Input'", str(info.value))
+
+
+def test_an_output_port_called_loss_takes_its_targets():
+    def graph(port):
+        return ng.NetGraph(
+            {"a": ng.LinearLayer(2)}, [(ng.NetPort("Input"), "a", ng.NetPort(port))], Input=3
+        )
+
+    options = {**QUIET, "MaxTrainingRounds": 2, "BatchSize": 4, "RandomSeeding": 1}
+    named_loss = ng.NetTrain(graph("Loss"), {"Input": X, "Loss": Y}, "All", **options)
+    named_output = ng.NetTrain(graph("Output"), {"Input": X, "Output": Y}, "All", **options)
+    assert named_loss["BatchLossList"] == named_output["BatchLossList"]
