@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_snake
 from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
 from netgraph.evaluation import all_finite, check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
-from netgraph.initialize import NetInitialize
+from netgraph.initialize import NetInitialize, _seed_words
 from netgraph.layer import Context, Layer
 from netgraph.values import All, Automatic, NetSharedArray, Scaled
 
@@ -78,9 +78,11 @@ def parse_options(options: dict) -> dict:
         raise NetOptionError(f"TimeGoal should be a positive number of seconds, got {goal!r}.")
     seed = opts["RandomSeeding"]
     if seed is not Automatic and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer, str))
     ):
-        raise NetOptionError(f"RandomSeeding should be an integer or Automatic, got {seed!r}.")
+        raise NetOptionError(
+            f"RandomSeeding should be an integer, a string or Automatic, got {seed!r}."
+        )
     fn = opts["TrainingProgressFunction"]
     if fn is not None and not callable(fn):
         raise NetOptionError(f"TrainingProgressFunction should be a function, got {fn!r}.")
@@ -142,9 +144,11 @@ class Trainer:
     def __init__(self, net: Layer, data: Any, opts: dict):
         self.opts = opts
         self.dtype = precision_dtype(opts["WorkingPrecision"])
-        seed = DEFAULT_SEED if opts["RandomSeeding"] is Automatic else int(opts["RandomSeeding"])
+        seed = opts["RandomSeeding"]
+        seed = DEFAULT_SEED if seed is Automatic else seed if isinstance(seed, str) else int(seed)
         self.seed = seed
-        seeds = np.random.SeedSequence(seed).spawn(3)
+        # any integer (negative ones too) or string, as NetInitialize takes them
+        seeds = np.random.SeedSequence(_seed_words(seed)).spawn(3)
         self.shuffle_rng = np.random.default_rng(seeds[0])
         self.layer_rng = np.random.default_rng(seeds[1])
         split_rng = np.random.default_rng(seeds[2])
