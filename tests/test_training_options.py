@@ -81,7 +81,7 @@ def test_round_loss_is_the_mean_of_its_batch_losses():
         ("MaxTrainingRounds", "64"),
         ("TimeGoal", -1),
         ("TimeGoal", float("nan")),
-        ("RandomSeeding", "abc"),
+        ("RandomSeeding", None),
         ("RandomSeeding", 1.5),
         ("WorkingPrecision", "Real16"),
         ("TrainingProgressReporting", "Bar"),
@@ -190,6 +190,14 @@ def test_random_seeding_is_reproducible():
     assert a["BatchLossList"] != c["BatchLossList"]
     assert not np.array_equal(
         arrays(a["TrainedNet"])[(0, "Weights")], arrays(c["TrainedNet"])[(0, "Weights")]
+    )
+
+
+@pytest.mark.parametrize("seed", [-3, 2**70, "experiment"])
+def test_any_integer_or_string_seeds(seed):
+    assert_same_run(
+        train(MaxTrainingRounds=1, RandomSeeding=seed),
+        train(MaxTrainingRounds=1, RandomSeeding=seed),
     )
 
 
