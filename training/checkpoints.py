@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from netgraph import _safefile
-from netgraph.errors import NetLoadError, NetOptionError
+from netgraph.errors import NetLoadError, NetOptionError, NetSaveError
 from netgraph.information import Information
 
 FORMAT = "netgraph-checkpoint"
@@ -124,30 +124,45 @@ def _write(session, path: str) -> str:
 
 def save_round(session) -> str:
     """Write the end-of-round checkpoint where TrainingProgressCheckpointing says."""
-    option = session.opts["TrainingProgressCheckpointing"]
-    kind, where = _location(option)
+    kind, where = _location(session.opts["TrainingProgressCheckpointing"])
     if kind == "Directory":
-        os.makedirs(where, exist_ok=True)
         path = os.path.join(where, f"checkpoint-round{session.round:04d}.safetensors")
     else:
-        parent = os.path.dirname(os.path.abspath(where))
-        os.makedirs(parent, exist_ok=True)
         path = where
-    return _write(session, path)
+    return _write(session, _ready(path))
 
 
 def _location(option: Any) -> tuple[str, str]:
+    """("Directory", dir) or ("File", path), checked (also before training starts)."""
     if (
         isinstance(option, (tuple, list))
         and len(option) == 2
         and option[0] in ("Directory", "File")
         and isinstance(option[1], (str, os.PathLike))
     ):
-        return option[0], os.fspath(option[1])
+        kind, where = option[0], os.fspath(option[1])
+        if kind == "Directory" and os.path.exists(where) and not os.path.isdir(where):
+            raise NetOptionError(
+                f"TrainingProgressCheckpointing: {where!r} is a file, not a directory."
+            )
+        if kind == "File" and os.path.isdir(where):
+            raise NetOptionError(f"TrainingProgressCheckpointing: {where!r} is a directory.")
+        return kind, where
     raise NetOptionError(
         'TrainingProgressCheckpointing should be ("Directory", dir) or ("File", path), '
         f"got {option!r}."
     )
+
+
+def _ready(path: str) -> str:
+    """`path`, its directory created; a failure is a NetSaveError (not a raw OSError)."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as exc:
+        raise NetSaveError(
+            f"could not create the checkpoint directory for {path!r}: {exc}"
+        ) from exc
+    return path
 
 
 def save_emergency(session) -> str:
@@ -156,12 +171,11 @@ def save_emergency(session) -> str:
     if option is not None:
         kind, where = _location(option)
         if kind == "Directory":
-            os.makedirs(where, exist_ok=True)
-            path = os.path.join(
-                where, f"checkpoint-round{session.round:04d}-batch{session.batch:05d}.safetensors"
-            )
+            name = f"checkpoint-round{session.round:04d}-batch{session.batch:05d}.safetensors"
+            path = os.path.join(where, name)
         else:
             path = where
+        path = _ready(path)
     else:
         fd, path = tempfile.mkstemp(prefix="netgraph-", suffix=".checkpoint.safetensors")
         os.close(fd)

@@ -139,7 +139,9 @@ def _end_round(session: Session, report, start: float) -> str | None:
     reason = _stopping(session, monitored)
     if session.opts["TrainingProgressCheckpointing"] is not None:
         session.elapsed = elapsed
-        session.files.append(checkpoints.save_round(session))
+        path = checkpoints.save_round(session)
+        if path not in session.files:  # ("File", path) replaces one file
+            session.files.append(path)
     return reason
 
 
@@ -164,8 +166,11 @@ def _stopping(session: Session, monitored: float) -> str | None:
 
 def _reraise_with_checkpoint(session: Session, exc: BaseException, start: float):
     session.elapsed = time.perf_counter() - start
-    path = checkpoints.save_emergency(session)
-    note = f"NetTrain wrote a checkpoint of the last completed batch to {path}"
+    try:
+        path = checkpoints.save_emergency(session)
+        note = f"NetTrain wrote a checkpoint of the last completed batch to {path}"
+    except Exception as failure:  # the user's exception matters more than ours
+        note = f"NetTrain could not write a checkpoint: {failure}"
     if exc.args and isinstance(exc.args[0], str):
         exc.args = (f"{exc.args[0]} ({note})",) + exc.args[1:]
     else:
