@@ -87,10 +87,37 @@ def test_file_is_replaced_each_round(tmp_path):
         if info["batch"] == 1 and info["round"] > 1:  # the previous round's checkpoint
             seen.append(digest(path))
 
-    train(4, TrainingProgressCheckpointing=("File", str(path)), TrainingProgressFunction=record)
+    results = train(
+        4, TrainingProgressCheckpointing=("File", str(path)), TrainingProgressFunction=record
+    )
     assert os.listdir(tmp_path) == ["run.ckpt"]
+    assert results["CheckpointingFiles"] == [str(path)]
     seen.append(digest(path))
     assert len(seen) == 4 and len(set(seen)) == 4
+
+
+def test_unusable_locations_are_refused_before_training(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    calls = []
+    for option in (("Directory", a_file), ("File", tmp_path), ("Folder", tmp_path)):
+        with pytest.raises(ng.NetOptionError, match="TrainingProgressCheckpointing"):
+            train(2, TrainingProgressCheckpointing=option, TrainingProgressFunction=calls.append)
+    assert calls == []
+
+
+def test_a_failed_emergency_checkpoint_keeps_the_users_exception(tmp_path):
+    def callback(info):
+        if info["batch"] == 2:
+            (tmp_path / "sub").write_text("in the way of the checkpoint directory")
+            raise Stop("user stop")
+
+    with pytest.raises(Stop, match=r"^user stop \(NetTrain could not write a checkpoint"):
+        train(
+            3,
+            TrainingProgressCheckpointing=("File", tmp_path / "sub" / "run.ckpt"),
+            TrainingProgressFunction=callback,
+        )
 
 
 # ------------------------------------------------------------------------------ resume
