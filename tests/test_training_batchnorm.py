@@ -318,6 +318,19 @@ def test_one_value_per_channel_after_pooling_is_a_train_error():
         ng.NetTrain(net, (x, np.zeros((4, 2, 1, 1))), MaxTrainingRounds=1, BatchSize=1, **QUIET)
 
 
+def test_frozen_batchnorm_trains_with_batches_of_one():
+    """A frozen BN normalizes with its moving statistics, so one example per batch is fine."""
+    x = RNG.normal(size=(4, 2))
+    net = ng.NetChain(
+        {"lin": ng.LinearLayer(2), "bn": ng.BatchNormalizationLayer(**FROZEN)}, Input=2
+    )
+    trained = ng.NetTrain(
+        net, (x, x), MaxTrainingRounds=1, BatchSize=1, LearningRateMultipliers={"bn": 0}, **QUIET
+    )
+    for name, value in FROZEN.items():
+        np.testing.assert_array_equal(ng.NetExtract(trained, ("bn", name)), value)
+
+
 def test_batch_of_one_image_is_fine_when_channels_have_several_values():
     x = RNG.normal(size=(3, 2, 3, 3))
     results = ng.NetTrain(

@@ -231,6 +231,18 @@ def test_reporting_print_prints_a_line_per_round(capsys):
     assert lines[0].startswith("round 1/3") and "loss" in lines[0]
 
 
+def test_reporting_automatic_prints_when_not_on_a_terminal(capsys):
+    train(MaxTrainingRounds=2, TrainingProgressReporting=ng.Automatic)
+    captured = capsys.readouterr()
+    assert captured.err.count("round ") == 2
+
+
+def test_reporting_progress_bar(capsys):
+    train(MaxTrainingRounds=2, TrainingProgressReporting="ProgressBar")
+    captured = capsys.readouterr()
+    assert "NetTrain" in captured.err and "6/6" in captured.err
+
+
 def test_reporting_function_is_called_per_round():
     seen = []
     results = train(MaxTrainingRounds=3, TrainingProgressReporting=seen.append)
