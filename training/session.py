@@ -189,6 +189,7 @@ def _results(session: Session, reason: str | None) -> NetTrainResults:
     batches = len(history["BatchLossList"])
     examples = session.examples
     optimizer = trainer.optimizer
+    total = max((session.limit or 10) * len(trainer.bounds), session.t)  # as the steps saw it
     return NetTrainResults(
         {
             "TrainedNet": net,
@@ -214,8 +215,8 @@ def _results(session: Session, reason: str | None) -> NetTrainResults:
                 len(next(iter(trainer.valid.values()))) if trainer.valid is not None else 0
             ),
             "OptimizationMethod": trainer.method,
-            "InitialLearningRate": optimizer.learning_rate(1, 1),
-            "FinalLearningRate": optimizer.learning_rate(max(session.t, 1), max(session.t, 1)),
+            "InitialLearningRate": optimizer.learning_rate(1, max(total, 1)),
+            "FinalLearningRate": optimizer.learning_rate(max(session.t, 1), max(total, 1)),
             "ArraysLearningRateMultipliers": dict(trainer.net_multipliers),
             "CheckpointingFiles": list(session.files),
             "DivergenceReason": getattr(session, "diverged", None),
