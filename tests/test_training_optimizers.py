@@ -192,8 +192,12 @@ def test_learning_rate_schedule_is_a_factor_per_batch():
     for factor in (1.0, 0.25, 0.0):
         g_w, g_b = mse_gradient(w, b, X, Y)
         w, b = w - lr * factor * g_w, b - lr * factor * g_b
-    net = train(3, Method=("SGD", {"LearningRateSchedule": schedule}), LearningRate=lr)
-    assert_arrays(net, w, b, rtol=1e-10)
+    results = train(
+        3, prop="All", Method=("SGD", {"LearningRateSchedule": schedule}), LearningRate=lr
+    )
+    assert_arrays(results["TrainedNet"], w, b, rtol=1e-10)
+    assert results["InitialLearningRate"] == lr
+    assert results["FinalLearningRate"] == 0.0
     assert [c[0] for c in calls if c[1] == 3][:3] == [1, 2, 3]  # (batch, total batches)
 
 
