@@ -105,6 +105,25 @@ def test_each_batch_is_normalized_by_its_own_statistics():
     assert np.mean(x**2) > 20
 
 
+def test_the_moving_update_happens_once_per_step():
+    """Twelve identical examples: every batch, whatever its members, has mean x0 and variance
+    0, so after k steps MovingMean = (1 - 0.9^k) x0 and MovingVariance = 0.9^k. Batches of 4
+    for 2 rounds are k = 6 steps."""
+    x0 = np.array([2.0, -3.0])
+    x = np.tile(x0, (12, 1))
+    trained = ng.NetTrain(
+        ng.BatchNormalizationLayer(Input=2),
+        (x, x),
+        MaxTrainingRounds=2,
+        BatchSize=4,
+        WorkingPrecision="Real64",
+        **QUIET,
+    )
+    got = bn_arrays(trained)
+    np.testing.assert_allclose(got["MovingMean"], (1 - 0.9**6) * x0, rtol=1e-12)
+    np.testing.assert_allclose(got["MovingVariance"], [0.9**6, 0.9**6], rtol=1e-12)
+
+
 def test_multi_step_training_matches_a_hand_loop():
     """LinearLayer -> BN (Momentum 0.8, Epsilon 0.01, non-trivial arrays) -> mean squared
     loss, plain SGD, 4 rounds of one full batch: every array, the moving statistics and the
