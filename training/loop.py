@@ -170,6 +170,7 @@ class Trainer:
         self.tnet = attach.build(self.net, losses, train, input_ports)
         attach.check_targets(self.tnet, train, "training data")
         if valid is not None:
+            _check_fits(self.net, valid, input_ports, "validation data")
             attach.check_targets(self.tnet, valid, "validation data")
         self.train = self._cast(train)
         self.valid = self._cast(valid) if valid is not None else None
@@ -316,25 +317,31 @@ def _in_graph(aid: Any) -> Any:
     return aid if isinstance(aid, NetSharedArray) else (attach.NET,) + tuple(aid)
 
 
+def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
+    """Each input port's examples have a shape the net's port allows."""
+    from netgraph.shapes import ShapeConflict, fmt, unify
+
+    for p in input_ports:
+        example, known = data[p].shape[1:], net.port_shape(p)
+        try:
+            unify(known, example)
+        except ShapeConflict:
+            raise NetDataError(
+                f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
+                f"net's port {p!r} takes {fmt(known)}."
+            ) from None
+
+
 def _specialize(net: Layer, train: dict, input_ports: list) -> Layer:
     """Fix unknown input shapes from the data (the examples' shapes).
 
     The data must fit what the net already knows: `_with_port_shapes` would replace a given
     `Input=3` by the data's shape, silently training another net."""
-    from netgraph.shapes import ShapeConflict, fmt, unify
-
+    _check_fits(net, train, input_ports, "training data")
     shapes = {}
     for p in input_ports:
         example = train[p].shape[1:]
-        known = net.port_shape(p)
-        try:
-            unify(known, example)
-        except ShapeConflict:
-            raise NetDataError(
-                f"training data: the examples of port {p!r} have shape {fmt(example)}, but the "
-                f"net's port {p!r} takes {fmt(known)}."
-            ) from None
-        if known != example:
+        if net.port_shape(p) != example:
             shapes[p] = example
     if not shapes:
         return net
