@@ -126,6 +126,7 @@ BAD_VALIDATION = [
     ("count", lambda: (X[:4], Y[:3]), ["validation", "4", "3"]),
     ("nan", lambda: (_nan_at(X[:4], (2, 0)), Y[:4]), ["validation", "example 2", "'Input'"]),
     ("shape", lambda: (X[:4], Y[:4, :1]), ["validation", "'Output'"]),
+    ("input shape", lambda: (X[:4, :2], Y[:4]), ["validation", "'Input'", "(2,)", "(3,)"]),
 ]
 
 
