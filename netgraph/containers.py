@@ -18,7 +18,7 @@ import numpy as np
 
 from . import shapes as S
 from .errors import NetArrayError, NetError, NetGraphError, NetShapeError, did_you_mean
-from .layer import Layer, LayerOptions, Port, _check_lrm, as_array_value
+from .layer import Layer, LayerOptions, Port, _check_lrm, as_array_value, check_positive_dims
 from .values import Automatic, NetPort, NetSharedArray
 
 
@@ -139,6 +139,12 @@ class NetGraph(Layer):
             array_error,
         )
 
+    def _replace(self, *, shapes=None, lrm=None, array_error=None, **parts):
+        """A container's own replaceable parts are its port shapes and its multiplier."""
+        if any(v is not None for v in parts.values()):
+            raise NetGraphError(f"{type(self).__name__} has no options or arrays of its own.")
+        return self._rebuild(shapes=shapes, lrm=lrm, array_error=array_error or NetShapeError)
+
     # ------------------------------------------------------------------ ports
 
     @property
@@ -152,8 +158,12 @@ class NetGraph(Layer):
     def _port_names(self) -> list[str]:
         return list(self._inputs) + list(self._outputs)
 
+    def _override_ports(self, shapes: dict) -> Layer:
+        return self._rebuild(shapes=shapes)
+
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
-        return self._rebuild(shapes=shapes, array_error=array_error)
+        check_positive_dims(self, shapes)
+        return self._rebuild(shapes=self._refined(shapes), array_error=array_error)
 
     # ------------------------------------------------------------------ paths
 

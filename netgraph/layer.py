@@ -107,13 +107,25 @@ def as_array_value(value: Any, owner: str, name: str, shareable: bool = True) ->
         dtype = np.float64 if value.type == "Real64" else np.float32
         value = np.asarray(value)
     try:
-        arr = np.array(value, dtype=dtype, copy=True)
+        given = np.asarray(value)  # its own dtype first: None or "a" must not become NaN
+        if given.dtype.kind not in "biuf":
+            raise TypeError
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.array(given, dtype=dtype, copy=True)
     except (TypeError, ValueError):
         raise NetArrayError(
             f'{owner}: array "{name}" must be numeric, got {type(value).__name__} {value!r:.60}.'
         ) from None
+    if arr.size == 0:
+        raise NetArrayError(
+            f'{owner}: array "{name}" is empty (shape {arr.shape}); every dimension of an array '
+            "must be at least 1."
+        )
     if not np.all(np.isfinite(arr)):
-        raise NetArrayError(f'{owner}: array "{name}" contains NaN or infinite values.')
+        raise NetArrayError(
+            f'{owner}: array "{name}" contains NaN or infinite values (or values too large for '
+            f"{np.dtype(dtype).name})."
+        )
     arr.setflags(write=False)
     return arr
 
@@ -268,8 +280,30 @@ class Layer:
         )
 
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
-        """This net with some port shapes fixed (from data); conflicts are shape errors."""
-        return self._replace(shapes=shapes, array_error=array_error)
+        """This net with some port shapes made more specific (from data or a container's
+        inference); a shape that contradicts what the net knows is a NetShapeError."""
+        check_positive_dims(self, shapes)
+        return self._replace(shapes=self._refined(shapes), array_error=array_error)
+
+    def _refined(self, shapes: dict) -> dict:
+        out = {}
+        for port, shape in shapes.items():
+            try:
+                out[port] = S.unify(self._shapes.get(port), shape)
+            except S.ShapeConflict as exc:
+                try:  # when arrays fixed the port's shape, their conflict names the cause
+                    self._override_ports({port: shape})
+                except NetError as because:
+                    raise NetShapeError(str(because)) from None
+                raise NetShapeError(
+                    f'{type(self).__name__}: port "{port}" has shape '
+                    f"{S.fmt(self._shapes.get(port))}, but got {S.fmt(shape)} ({exc})."
+                ) from None
+        return out
+
+    def _override_ports(self, shapes: dict) -> Layer:
+        """This net rebuilt with `shapes` replacing its given port shapes."""
+        return self._replace(shapes=shapes, array_error=NetShapeError)
 
     def _with_input_count(self, n: int) -> Layer:
         """For variadic layers (Catenate, Total, Threading): the layer with N input ports."""
@@ -429,6 +463,16 @@ class Layer:
     def _emit(self, builder, path: tuple, in_slots: dict) -> dict:
         """Add this layer's compute to a plan being built; return its output slots."""
         return builder.add_step(self, path, in_slots)
+
+
+def check_positive_dims(net: Layer, shapes: dict) -> None:
+    """Port shapes taken from data have dims >= 1 (examples of shape (0,) fix nothing)."""
+    for port, shape in shapes.items():
+        if shape is not None and any(d == 0 for d in shape if d is not Ellipsis):
+            raise NetShapeError(
+                f'{type(net).__name__}: port "{port}" cannot take examples of shape '
+                f"{S.fmt(shape)}: every dimension must be at least 1."
+            )
 
 
 def _shown(cls, key: str, value: Any) -> bool:
