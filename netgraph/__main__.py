@@ -1,0 +1,7 @@
+"""`python -m netgraph ...` runs the `netgraph` command (see netgraph.cli)."""
+
+import sys
+
+from netgraph.cli import main
+
+sys.exit(main())
