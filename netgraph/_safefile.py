@@ -114,6 +114,19 @@ def _prepare(tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def file_path(path: object, error: type) -> str:
+    """`path` as a str file name, or `error` (NetSaveError/NetLoadError) saying why it is none."""
+    try:
+        name = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise error(
+            f"expected a file path (a str or os.PathLike), got {type(path).__name__} {path!r:.60}"
+        ) from None
+    if not name or "\0" in name:
+        raise error(f"{name!r} is not a valid file path")
+    return name
+
+
 def _atomic_write(path: str, blob: bytes) -> None:
     """Write `blob` to a fresh temp file beside `path`, fsync it, then os.replace onto `path`."""
     directory, base = os.path.split(os.path.abspath(path))
@@ -159,7 +172,7 @@ def write_tensors(
     """
     from safetensors.numpy import save  # imported here: only writing needs the package
 
-    path = os.fspath(path)
+    path = file_path(path, NetSaveError)
     if not isinstance(metadata, Mapping):
         raise NetSaveError(
             f"metadata: expected a dict of str -> str, got {type(metadata).__name__}"
@@ -372,5 +385,5 @@ def read_tensors(
     `NetLoadError` naming the failed check. The checksum is verified whenever it is present; with
     ``require_checksum=True`` (netgraph's own files) a missing checksum is an error too.
     """
-    path = os.fspath(path)
+    path = file_path(path, NetLoadError)
     return _decode(_read_all(path), path, require_checksum)

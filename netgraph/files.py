@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._manifest_check import MAX_DEPTH, check_format, tensor_table
-from ._safefile import _DTYPES, CHECKSUM_KEY, read_tensors, write_tensors
+from ._safefile import _DTYPES, CHECKSUM_KEY, file_path, read_tensors, write_tensors
 from .errors import NetError, NetLoadError, NetSaveError
 from .layer import Layer
 from .manifest import FORMAT, FORMAT_VERSION, net_from_manifest, net_to_manifest
@@ -57,7 +57,7 @@ def Export(path: str | os.PathLike, net: Layer) -> str:  # noqa: N802 (Wolfram's
     >>> ng.Import("bn.safetensors")
     BatchNormalizationLayer(Input=(3, 8, 8)) <uninitialized>
     """
-    name = os.fspath(path)
+    name = file_path(path, NetSaveError)
     if not isinstance(net, Layer):
         raise NetSaveError(f"Export: expected a net to save, got {type(net).__name__}.")
     if _is_onnx(name):
@@ -78,7 +78,7 @@ def Import(path: str | os.PathLike) -> Layer:  # noqa: N802 (Wolfram's name)
     `NetLoadError` naming the check that failed, and no net is returned. The file is validated
     before anything is built: see `netgraph.manifest.net_from_manifest`.
     """
-    name = os.fspath(path)
+    name = file_path(path, NetLoadError)
     if _is_onnx(name):
         raise NetLoadError(
             f"Import: {name!r} is an ONNX file; netgraph writes ONNX for deployment but does not "
@@ -136,7 +136,7 @@ def save_checkpoint(
     >>> loaded == net, tensors["step"].tolist(), meta
     (True, [7], {'round': 3})
     """
-    name = os.fspath(path)
+    name = file_path(path, NetSaveError)
     manifest, tensors = net_to_manifest(net)
     extra = dict(extra_tensors or {})
     for key, value in extra.items():
@@ -156,7 +156,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Layer, dict[str, np.ndarra
 
     For a plain net file the extras are ``{}`` and ``None``. Errors as `Import`.
     """
-    name = os.fspath(path)
+    name = file_path(path, NetLoadError)
     tensors, metadata = read_tensors(name)
     try:
         manifest = _parse_manifest(metadata)

@@ -166,7 +166,7 @@ def to_onnx(net: Layer):
 
 def export_onnx(path: str | os.PathLike, net: Layer) -> None:
     """Write `to_onnx(net)` to `path` atomically (NetSaveError keeps any previous file)."""
-    from ._safefile import _atomic_write
+    from ._safefile import _atomic_write, file_path
 
     model = to_onnx(net)
-    _atomic_write(os.fspath(path), model.SerializeToString())
+    _atomic_write(file_path(path, NetSaveError), model.SerializeToString())
