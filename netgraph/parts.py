@@ -78,6 +78,7 @@ def NetExtract(net: Layer, spec: Any) -> Any:  # noqa: N802 (Wolfram's name)
     >>> ng.NetExtract(bn, "MovingVariance")
     array([1., 1.], dtype=float32)
     """
+    _check_net(net, "NetExtract")
     if isinstance(spec, NetSharedArray):
         if spec.name not in net._shared:
             raise NetArrayError(
@@ -129,7 +130,10 @@ def _extract(net: Layer, path: tuple, full: tuple) -> Any:
 # ------------------------------------------------------------------------ NetReplacePart
 
 
-def NetReplacePart(net: Layer, rules: Any, value: Any = None) -> Layer:  # noqa: N802
+_NO_VALUE = object()  # NetReplacePart(net, path, None) unsets an array: None is a value
+
+
+def NetReplacePart(net: Layer, rules: Any, value: Any = _NO_VALUE) -> Layer:  # noqa: N802
     """A new net with arrays, options, port shapes or layers replaced.
 
     `rules` is a dict {path: value} (or a list of (path, value) pairs); everything is
@@ -140,12 +144,34 @@ def NetReplacePart(net: Layer, rules: Any, value: Any = None) -> Layer:  # noqa:
     >>> ng.NetExtract(ng.NetReplacePart(bn, {"Biases": [1, 2]}), "Biases")
     array([1., 2.], dtype=float32)
     """
-    if value is not None:
-        rules = {rules: value}
-    items = rules.items() if isinstance(rules, dict) else rules
+    _check_net(net, "NetReplacePart")
+    if value is not _NO_VALUE:
+        items = [(rules, value)]
+    elif isinstance(rules, dict):
+        items = list(rules.items())
+    elif isinstance(rules, (list, tuple)) and all(
+        isinstance(r, (list, tuple)) and len(r) == 2 for r in rules
+    ):
+        items = list(rules)
+    else:
+        raise NetError(
+            "NetReplacePart: expected a dict {path: value}, a list of (path, value) pairs, or "
+            f"NetReplacePart(net, path, value), got {rules!r:.80}."
+        )
     for path, new in items:
-        net = _replace(net, _as_path(path), new, _as_path(path))
+        path = _as_path(path)
+        if not path:
+            raise NetGraphError(
+                "NetReplacePart: an empty path names the whole net; give the path of a part, "
+                'e.g. "Biases" or ("bn", "Scaling").'
+            )
+        net = _replace(net, path, new, path)
     return net
+
+
+def _check_net(net: Any, function: str) -> None:
+    if not isinstance(net, Layer):
+        raise NetError(f"{function}: expected a layer or net, got {type(net).__name__}.")
 
 
 def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
