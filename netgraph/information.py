@@ -245,6 +245,11 @@ def Information(net: Layer, prop: str | None = None) -> Any:  # noqa: N802 (Wolf
         raise NetError(f"Information: expected a layer or net, got {type(net).__name__}.")
     if prop is None:
         return InformationReport(net)
+    if not isinstance(prop, str):
+        raise NetOptionError(
+            f'Information: a property is a name such as "Arrays", got {prop!r:.60}. '
+            'Information(net, "Properties") lists them.'
+        )
     if prop == "Properties":
         return list(PROPERTIES)
     props = _props(net)

@@ -102,7 +102,7 @@ def NetInitialize(  # noqa: N802 (Wolfram's name)
             )
     method, dist = _parse_method(Method)
     _seed_words(RandomSeeding)
-    if which not in (Automatic, All, None):
+    if not any(which is w for w in (Automatic, All, None)):
         raise NetOptionError(
             f"NetInitialize: the second argument should be ng.All, ng.Automatic or None, "
             f"got {which!r}."

@@ -21,6 +21,7 @@ describe the same shape. Unification is monotone, so inference over a graph reac
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 from .values import Automatic
@@ -152,7 +153,7 @@ def parse(spec: Any, what: str) -> Shape:
         if spec in ("Real", "Integer", "Scalar"):
             return ()
         raise ValueError(f'{what}: unknown shape "{spec}"; give an int, a tuple of ints or "Real"')
-    if isinstance(spec, bool):
+    if isinstance(spec, (bool, dict, set, frozenset, bytes)):
         raise ValueError(f"{what}: expected a shape, got {spec!r}")
     if isinstance(spec, int) or (hasattr(spec, "__index__") and not hasattr(spec, "__len__")):
         spec = (int(spec),)
@@ -168,12 +169,14 @@ def parse(spec: Any, what: str) -> Shape:
             if Ellipsis in out:
                 raise ValueError(f"{what}: at most one ... allowed, got {spec!r}")
             out.append(Ellipsis)
-        elif isinstance(d, bool) or not hasattr(d, "__index__"):
-            raise ValueError(f"{what}: dimensions must be positive ints, got {spec!r}")
-        elif int(d) < 1:
-            raise ValueError(f"{what}: dimensions must be positive ints, got {spec!r}")
         else:
-            out.append(int(d))
+            try:
+                dim = None if isinstance(d, bool) else operator.index(d)
+            except TypeError:
+                dim = None
+            if dim is None or dim < 1:
+                raise ValueError(f"{what}: dimensions must be positive ints, got {spec!r}")
+            out.append(dim)
     return join(*split(tuple(out)))
 
 
