@@ -16,6 +16,7 @@ import numpy as np
 
 from . import shapes as S
 from .errors import (
+    NetArrayError,
     NetDataError,
     NetError,
     NetNotInitializedError,
@@ -67,7 +68,7 @@ def parse_evaluation_options(options: dict) -> dict:
             )
         opts[name] = value
     mode = opts["NetEvaluationMode"]
-    if mode not in ("Test", "Train"):
+    if not isinstance(mode, str) or mode not in ("Test", "Train"):
         raise NetOptionError(
             f'NetEvaluationMode should be set to either "Test" or "Train", got {mode!r}.'
         )
@@ -87,14 +88,14 @@ def parse_evaluation_options(options: dict) -> dict:
 
 
 def check_device(device: Any) -> None:
-    if device != "CPU":
+    if not (isinstance(device, str) and device == "CPU"):
         raise NetOptionError(
             f'TargetDevice {device!r} is not available: netgraph runs on "CPU" only.'
         )
 
 
 def precision_dtype(precision: Any):
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise NetOptionError(f'WorkingPrecision should be "Real32" or "Real64", got {precision!r}.')
     return PRECISIONS[precision]
 
@@ -315,10 +316,12 @@ def parse_gradient_request(net: Layer, props: tuple, plan) -> tuple | None:
     if not props:
         return None
     if len(props) > 1:
-        raise NetError('give one property, e.g. NetPortGradient("Input") or NetPortGradient(All).')
+        raise NetOptionError(
+            'give one property, e.g. NetPortGradient("Input") or NetPortGradient(All).'
+        )
     prop = props[0]
     if not isinstance(prop, NetPortGradient):
-        raise NetError(
+        raise NetOptionError(
             f"unknown evaluation property {prop!r}; use NetPortGradient(...) to ask for gradients."
         )
     in_names = [p.name for p in net.input_ports]
@@ -331,9 +334,20 @@ def parse_gradient_request(net: Layer, props: tuple, plan) -> tuple | None:
     spec = prop.spec
     if isinstance(spec, str) and spec in in_names:
         return ("one", [(spec, "input", spec)])
-    aid = resolve_array_id(net, spec, plan)
+    try:
+        aid = resolve_array_id(net, spec, plan)
+    except NetArrayError:
+        if not isinstance(spec, str):
+            raise
+        arrays = [a[-1] for a in plan.array_kinds if isinstance(a, tuple) and len(a) == 1]
+        raise NetArrayError(
+            f"NetPortGradient({spec!r}): {type(net).__name__} has no input port or array "
+            f"{spec!r}." + did_you_mean(spec, in_names + arrays)
+        ) from None
     if plan.array_kinds[aid] != "learned":
-        raise NetError(f"{_aid_str(aid)} is a state array (moving statistics): it has no gradient.")
+        raise NetArrayError(
+            f"{_aid_str(aid)} is a state array (moving statistics): it has no gradient."
+        )
     return ("one", [(aid, "array", aid)])
 
 
