@@ -78,10 +78,12 @@ def _option_error(layer_name: str, exc: ValidationError, valid: list[str]) -> Ne
     lines = []
     for err in exc.errors():
         loc = err["loc"][0] if err["loc"] else "?"
+        name = to_pascal(str(loc)) if "_" in str(loc) or str(loc).islower() else loc
         if err["type"] == "extra_forbidden":
             lines.append(f'unknown option "{loc}".{did_you_mean(loc, valid)}')
+        elif err["type"] == "missing":
+            lines.append(f'option "{name}" is required')
         else:
-            name = to_pascal(str(loc)) if "_" in str(loc) or str(loc).islower() else loc
             msg = err["msg"].replace("Input should be", "should be").replace("Value error, ", "")
             lines.append(f'option "{name}" {msg}, got {err.get("input")!r}')
     text = "; ".join(lines)
