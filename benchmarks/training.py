@@ -109,6 +109,8 @@ def train_step(setup: Setup, batch: int) -> dict:
         setup,
     )
     short, long = timed["short"], timed["long"]
+    if long.best <= short.best:
+        raise RuntimeError("timing noise exceeded the cost of the extra rounds: rerun")
     contenders = {
         "netgraph": Measurement(
             (long.best - short.best) / EXTRA_ROUNDS,
