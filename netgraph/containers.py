@@ -402,7 +402,10 @@ def _connect(layers: dict, sources: list, v: Any, edge: tuple, conns: dict, outp
         if len(sources) != 1:
             raise NetGraphError(f"graph output port {v.port!r} takes one source ({edge!r}).")
         if v.port in outputs:
-            raise NetGraphError(f"Multiple vertices have been connected to NetPort({v.port!r}).")
+            raise NetGraphError(
+                f"Multiple vertices have been connected to NetPort({v.port!r}): "
+                f"{_source_str(outputs[v.port])} and {_source_str(sources[0])} (edge {edge!r})."
+            )
         outputs[v.port] = sources[0]
         return
     if isinstance(v, NetPort):
@@ -421,21 +424,29 @@ def _connect(layers: dict, sources: list, v: Any, edge: tuple, conns: dict, outp
             ports = [f"Input{taken + i + 1}" for i in range(len(sources))]
         else:
             free = [p.name for p in layer.input_ports if (key, p.name) not in conns]
-            if len(sources) > len(free):
+            if not free and len(layer.input_ports) == 1:
+                ports = [layer.input_ports[0].name]  # doubly fed: reported below
+            elif len(sources) > len(free):
                 raise NetGraphError(
                     f"{type(layer).__name__} {key!r} takes {len(free)} more input(s), "
                     f"got {len(sources)} in edge {edge!r}."
                 )
-            ports = free[: len(sources)]
+            else:
+                ports = free[: len(sources)]
     if len(ports) != len(sources):
         raise NetGraphError(f"edge {edge!r}: {len(sources)} sources for one port.")
     for port, src in zip(ports, sources):
         if (key, port) in conns:
             raise NetGraphError(
-                f"Multiple vertices have been connected to port {port!r} of layer {key!r} "
-                f"(edge {edge!r})."
+                f"Multiple vertices have been connected to port {port!r} of layer {key!r}: "
+                f"{_source_str(conns[(key, port)])} and {_source_str(src)} (edge {edge!r}). "
+                "Join them with a CatenateLayer or TotalLayer."
             )
         conns[(key, port)] = src
+
+
+def _source_str(src: tuple) -> str:
+    return f"NetPort({src[1]!r})" if src[0] is None else repr(src[0])
 
 
 def _variadic(layer: Layer, key: Any, conns: dict) -> Layer:
