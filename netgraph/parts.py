@@ -59,9 +59,14 @@ def _valid_parts(layer: Layer) -> list[str]:
 
 
 def _unknown_part(layer: Layer, name: Any, full: tuple) -> NetError:
-    return NetGraphError(
-        f"{type(layer).__name__} has no part {name!r} (in path {full!r})."
-        + did_you_mean(name, _valid_parts(layer))
+    # A leaf's parts are its constructor keywords: a wrong one is an unknown option, as in the
+    # constructor; in a container it is most likely a layer name.
+    owner = type(layer).__name__
+    hint = did_you_mean(name, _valid_parts(layer))
+    if layer._child_keys():
+        return NetGraphError(f"{owner} has no layer or part {name!r} (in path {full!r}).{hint}")
+    return NetOptionError(
+        f"{owner}: unknown option, array or port {name!r} (in path {full!r}).{hint}"
     )
 
 
