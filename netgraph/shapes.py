@@ -76,18 +76,17 @@ def unify(a: Shape, b: Shape) -> Shape:
             raise ShapeConflict(f"rank {len(pa)} vs rank {len(pb)}")
         return _dims(pa, pb)
     if ea and eb:
-        if (pa and sb and not sa and not pb) or (pb and sa and not sb and not pa):
-            # "(3, ...)" and "(..., 5)": if no rank where the two overlap fits, both hold
-            # side by side, (3, ..., 5); else keep the richer one and let the rank decide.
-            head, tail = (pa, sb) if pa else (pb, sa)
-            if not _overlap_fits(head, tail):
-                return (*head, Ellipsis, *tail)
-            return a if len(pa) + len(sa) >= len(pb) + len(sb) else b
         n = min(len(pa), len(pb))
         prefix = _dims(pa[:n], pb[:n]) + (pa[n:] if len(pa) > n else pb[n:])
         m = min(len(sa), len(sb))
         tail_a, tail_b = sa[len(sa) - m :], sb[len(sb) - m :]
         suffix = (sa[: len(sa) - m] if len(sa) > m else sb[: len(sb) - m]) + _dims(tail_a, tail_b)
+        # The merged prefix and suffix assume they do not overlap. When a lower rank would
+        # satisfy both ("(3, ...)" and "(..., 3)" at rank 1) that is not so, and no single
+        # description is exact: keep the richer one and let the rank decide later.
+        low = max(len(pa) + len(sa), len(pb) + len(sb))
+        if any(_fits_at(a, b, r) for r in range(low, len(prefix) + len(suffix))):
+            return max(a, b, key=_richness)
         return join(prefix, True, suffix)
     if eb:  # make `a` the one with the ellipsis and `b` the fixed-rank one
         pa, sa, pb = pb, sb, pa
@@ -99,15 +98,27 @@ def unify(a: Shape, b: Shape) -> Shape:
     return (*head, *middle, *tail)
 
 
-def _overlap_fits(head: tuple, tail: tuple) -> bool:
-    """Is there a rank below len(head) + len(tail) where `head...` and `...tail` agree?"""
-    for r in range(max(len(head), len(tail)), len(head) + len(tail)):
-        try:
-            _dims(head + (None,) * (r - len(head)), (None,) * (r - len(tail)) + tail)
-            return True
-        except ShapeConflict:
-            pass
-    return False
+def _at_rank(shape: Shape, r: int) -> tuple:
+    prefix, _, suffix = split(shape)
+    return prefix + (None,) * (r - len(prefix) - len(suffix)) + suffix
+
+
+def _fits_at(a: Shape, b: Shape, r: int) -> bool:
+    """Do the open shapes `a` and `b` agree on some shape of rank r?"""
+    try:
+        _dims(_at_rank(a, r), _at_rank(b, r))
+        return True
+    except ShapeConflict:
+        return False
+
+
+def _richness(shape: Shape) -> tuple:
+    """An order on open shapes (more dims, more of them known, leading ones first) that makes
+    the choice in `unify` independent of the order of its arguments."""
+    prefix, _, suffix = split(shape)
+    dims = prefix + suffix
+    known = sum(d is not None for d in dims)
+    return (len(dims), known, len(prefix), repr(shape))
 
 
 def rank(shape: Shape) -> int | None:
