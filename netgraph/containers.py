@@ -11,9 +11,9 @@ where a source is `(key, output port)` or `(None, graph input port)`.
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from . import shapes as S
@@ -491,20 +491,43 @@ def _port_dtype(layer: Layer, port: str) -> str:
 
 
 def _topological_order(layers: dict, conns: dict, owner: str) -> list:
-    g = nx.DiGraph()
-    g.add_nodes_from(layers)
+    """Layer keys so that every layer comes after its sources; among the layers that are
+    ready, the one given first goes first (Kahn's algorithm), so the order is deterministic."""
+    position = {k: i for i, k in enumerate(layers)}
+    sources: dict = {k: set() for k in layers}
     for (key, _), (src, _) in conns.items():
         if src is not None:
-            g.add_edge(src, key)
-    position = {k: i for i, k in enumerate(layers)}
-    try:
-        return list(nx.lexicographical_topological_sort(g, key=lambda k: position[k]))
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(g)
-        path = " -> ".join(repr(a) for a, _ in cycle) + f" -> {cycle[0][0]!r}"
+            sources[key].add(src)
+    readers: dict = {k: [] for k in layers}
+    for key, srcs in sources.items():
+        for src in srcs:
+            readers[src].append(key)
+    waiting = {k: len(srcs) for k, srcs in sources.items()}
+    ready = [position[k] for k, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    keys, order = list(layers), []
+    while ready:
+        key = keys[heapq.heappop(ready)]
+        order.append(key)
+        for reader in readers[key]:
+            waiting[reader] -= 1
+            if waiting[reader] == 0:
+                heapq.heappush(ready, position[reader])
+    if len(order) < len(layers):
         raise NetGraphError(
-            f"{owner}: the connectivity of layers must be acyclic; found the cycle {path}."
-        ) from None
+            f"{owner}: the connectivity of layers must be acyclic; found the cycle "
+            f"{_cycle(sources, [k for k in layers if k not in order])}."
+        )
+    return order
+
+
+def _cycle(sources: dict, stuck: list) -> str:
+    """One cycle among the layers a topological order could not place, as 'a' -> 'b' -> 'a'."""
+    import networkx as nx  # only on this error path: networkx is slow to import
+
+    g = nx.DiGraph((src, key) for key in stuck for src in sources[key] if src in stuck)
+    cycle = nx.find_cycle(g)
+    return " -> ".join(repr(a) for a, _ in cycle) + f" -> {cycle[0][0]!r}"
 
 
 # ---------------------------------------------------------------------- shared arrays
