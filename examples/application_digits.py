@@ -10,21 +10,14 @@ Run: python examples/application_digits.py
 import numpy as np
 
 import netgraph as ng
-from netgraph.demo import digits_net, first_batchnorm, load_digits_split
+from netgraph.demo import digits_net, first_batchnorm, load_digits_split, train_digits
 
 x_train, y_train, x_test, y_test = load_digits_split()
 net = digits_net()
 print(ng.Information(net))
 
-results = ng.NetTrain(
-    net,
-    (x_train, y_train),
-    "All",
-    MaxTrainingRounds=2,
-    BatchSize=32,
-    LearningRate=0.003,
-    TrainingProgressReporting=None,
-)
+# The demo's settings (ADAM, batches of 64, 10% held out for validation), two rounds only.
+results = train_digits(net, x_train, y_train, rounds=2, reporting=None)
 trained = results["TrainedNet"]
 print("round losses:", np.round(results["RoundLossList"], 4))
 accuracy = (trained(x_test).argmax(axis=1) == y_test).mean()

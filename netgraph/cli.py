@@ -178,11 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         COMMANDS[args.command](args)
-    except CommandError as exc:
-        return _fail(str(exc))
-    except MissingExtraError as exc:
-        return _fail(str(exc))
-    except ng.NetError as exc:
+    except (CommandError, MissingExtraError, ng.NetError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", status=130)

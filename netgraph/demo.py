@@ -134,13 +134,11 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) 
 def plot_confusion(counts: np.ndarray, path: str, title: str) -> None:
     """Save a confusion-matrix picture (counts written in each cell) to `path`."""
     _require("matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend change, nothing left open
 
     classes = len(counts)
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    fig = Figure(figsize=(5.2, 4.6))
+    ax = fig.subplots()
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set(
@@ -158,7 +156,6 @@ def plot_confusion(counts: np.ndarray, path: str, title: str) -> None:
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", color=color, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 @dataclass

@@ -105,6 +105,13 @@ def test_demo_reports_the_accuracy_of_the_net_it_saved(demo_run):
     assert moving_mean.shape == (16,) and np.abs(moving_mean).max() > 0  # it moved from 0
 
 
+def test_confusion_matrix_counts_true_against_predicted():
+    from netgraph.demo import confusion_matrix
+
+    counts = confusion_matrix(np.array([0, 1, 1, 2, 2, 2]), np.array([0, 2, 1, 2, 2, 0]), 3)
+    np.testing.assert_array_equal(counts, [[1, 0, 0], [0, 1, 1], [1, 0, 2]])
+
+
 def test_info_on_the_demo_net(demo_run, capsys):
     _, out = demo_run
     assert cli.main(["info", str(out / "digits-net.safetensors")]) == 0
