@@ -140,8 +140,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     except ng.NetError as exc:
         raise CommandError(f"{args.input}: cannot evaluate the net on this input: {exc}") from None
     if args.output:
-        _save_output(args.output, result)
-        print(f"wrote {_describe(result)} to {args.output}")
+        written = _save_output(args.output, result)
+        print(f"wrote {_describe(result)} to {written}")
         return
     with np.printoptions(precision=5, suppress=True, threshold=2000, linewidth=100):
         if isinstance(result, dict):
@@ -151,14 +151,19 @@ def cmd_eval(args: argparse.Namespace) -> None:
             print(np.asarray(result))
 
 
-def _save_output(path: str, result: Any) -> None:
+def _save_output(path: str, result: Any) -> str:
+    """Write the outputs (.npy, or .npz with one array per port); return the file name."""
+    several = isinstance(result, dict)
+    suffix = ".npz" if several else ".npy"
+    path = path if path.endswith(suffix) else path + suffix  # what numpy would write
     try:
-        if isinstance(result, dict):
+        if several:
             np.savez(path, **{port: np.asarray(v) for port, v in result.items()})
         else:
             np.save(path, np.asarray(result), allow_pickle=False)
     except OSError as exc:
         raise CommandError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return path
 
 
 def _describe(result: Any) -> str:

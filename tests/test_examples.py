@@ -40,14 +40,26 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def example_runs(tmp_path_factory):
-    """Start every example at once (a few at a time); each test then waits for its own."""
-    cwd = tmp_path_factory.mktemp("examples")
+def launched(tmp_path_factory):
+    """Start the demo (fast mode) and every example at once, a few at a time; each test then
+    waits for its own process."""
+    cwd = tmp_path_factory.mktemp("runs")
+    out = cwd / "demo-output"
     pool = ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2)))
-    runnable = [p for p in EXAMPLES if p.name not in NEEDS_EXTRAS or has_extras()]
-    futures = {p.name: pool.submit(run, [str(p)], cwd) for p in runnable}
-    yield futures
+    futures = {}
+    if has_extras():
+        demo = ["-m", "netgraph", "demo", "--rounds", "1", "--out", str(out)]
+        futures["demo"] = pool.submit(run, demo, cwd)
+    for path in EXAMPLES:
+        if path.name not in NEEDS_EXTRAS or has_extras():
+            futures[path.name] = pool.submit(run, [str(path)], cwd)
+    yield futures, out
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="module")
+def example_runs(launched):
+    return launched[0]
 
 
 def test_the_examples_are_there():
@@ -72,12 +84,11 @@ def test_example_runs(script, example_runs):
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    if not has_extras():
+def demo_run(launched):
+    futures, out = launched
+    if "demo" not in futures:
         pytest.skip('the demo needs the examples extra: pip install "netgraph[examples]"')
-    out = tmp_path_factory.mktemp("demo") / "output"
-    done = run(["-m", "netgraph", "demo", "--rounds", "1", "--out", str(out)], out.parent)
-    return done, out
+    return futures["demo"].result(), out
 
 
 def test_demo_writes_the_net_and_two_pictures(demo_run):
@@ -142,6 +153,29 @@ def test_eval_prints_or_saves_the_outputs(demo_run, tmp_path, capsys):
     printed = capsys.readouterr().out
     values = np.array(printed.replace("[", " ").replace("]", " ").split(), dtype=float)
     np.testing.assert_allclose(values, expected[0], atol=1e-5)
+
+
+def test_eval_of_a_net_with_two_inputs_and_two_outputs(tmp_path, capsys):
+    graph = ng.NetGraph(
+        {"a": ng.BatchNormalizationLayer(), "b": ng.BatchNormalizationLayer(Epsilon=0.5)},
+        [
+            (ng.NetPort("In1"), "a", ng.NetPort("Out1")),
+            (ng.NetPort("In2"), "b", ng.NetPort("Out2")),
+        ],
+        In1=2,
+        In2=3,
+    )
+    net_file = tmp_path / "two.safetensors"
+    ng.Export(net_file, ng.NetInitialize(graph))
+    x1, x2 = np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0])
+    np.savez(tmp_path / "inputs.npz", In1=x1, In2=x2)
+    args = ["eval", str(net_file), str(tmp_path / "inputs.npz"), "--output"]
+    assert cli.main([*args, str(tmp_path / "outputs")]) == 0
+    assert "outputs.npz" in capsys.readouterr().out
+    saved = np.load(tmp_path / "outputs.npz")
+    # fresh BN arrays in Test mode: x / sqrt(1 + Epsilon)
+    np.testing.assert_allclose(saved["Out1"], x1 / np.sqrt(1.001), rtol=1e-6)
+    np.testing.assert_allclose(saved["Out2"], x2 / np.sqrt(1.5), rtol=1e-6)
 
 
 def test_eval_refuses_data_of_the_wrong_shape(demo_run, tmp_path, capsys):
