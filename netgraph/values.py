@@ -65,7 +65,12 @@ class NumericArray:
         if isinstance(data, NumericArray):
             data = data._data
         if type is None:
-            arr = np.asarray(data)
+            try:
+                arr = np.asarray(data)
+            except ValueError:
+                raise NetDataError(
+                    "NumericArray: the data is ragged (rows of different lengths)."
+                ) from None
             if arr.dtype.kind == "f" and arr.dtype not in _TYPE_OF_DTYPE:
                 arr = arr.astype(np.float64)
             if arr.dtype not in _TYPE_OF_DTYPE:
@@ -76,7 +81,7 @@ class NumericArray:
                         f"NumericArray: expected numeric data, got dtype {arr.dtype}."
                     )
         else:
-            if type not in _NUMERIC_TYPES:
+            if not isinstance(type, str) or type not in _NUMERIC_TYPES:
                 raise NetDataError(
                     f'NumericArray: unknown type "{type}". Valid types: '
                     + ", ".join(_NUMERIC_TYPES)
@@ -140,7 +145,7 @@ class NetPort:
             spec = tuple(spec[0])
         if len(spec) == 1 and isinstance(spec[0], str):
             self.layer, self.port = None, spec[0]
-        elif len(spec) == 2 and isinstance(spec[1], str):
+        elif len(spec) == 2 and isinstance(spec[1], str) and _is_key(spec[0]):
             self.layer, self.port = spec[0], spec[1]
         else:
             raise NetError(
@@ -159,6 +164,13 @@ class NetPort:
         return f"NetPort({self.layer!r}, {self.port!r})"
 
 
+def _is_key(value: Any) -> bool:
+    """A layer or part name (str) or position (int)."""
+    return isinstance(value, str) or (
+        isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    )
+
+
 class NetPortGradient:
     """A request for a gradient: of an input port, of an array (path), or `All`.
 
@@ -171,6 +183,12 @@ class NetPortGradient:
     def __init__(self, spec: Any):
         if isinstance(spec, list):
             spec = tuple(spec)
+        ok = spec is All or isinstance(spec, NetSharedArray) or _is_key(spec)
+        if not ok and not (isinstance(spec, tuple) and spec and all(map(_is_key, spec))):
+            raise NetError(
+                'NetPortGradient: expected a port name ("Input"), an array path such as '
+                f'("bn", "Scaling"), a NetSharedArray or All, got {spec!r:.60}.'
+            )
         self.spec = spec
 
     def __eq__(self, other: object) -> bool:
@@ -213,7 +231,10 @@ class Scaled:
     __slots__ = ("value",)
 
     def __init__(self, value: float):
-        v = float(value)
+        try:
+            v = float(value) if not isinstance(value, (str, bytes, bool)) else np.nan
+        except (TypeError, ValueError):
+            v = np.nan
         if not np.isfinite(v):
             raise NetError(f"Scaled: expected a finite number, got {value!r}.")
         self.value = v
