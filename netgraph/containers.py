@@ -75,6 +75,11 @@ class NetGraph(Layer):
         name = type(self).__name__
         if isinstance(edges, dict):
             edges = list(edges.items())
+        if not isinstance(edges, (list, tuple)):
+            raise NetGraphError(
+                f'{name}: the edges should be a list of tuples such as [("a", "b")], got '
+                f"{edges!r:.60}."
+            )
         conns: dict = {}
         outputs: dict = {}
         for edge in edges:

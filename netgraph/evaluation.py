@@ -25,6 +25,7 @@ from .errors import (
     did_you_mean,
 )
 from .executor import compile_plan, run_backward, run_forward
+from .initialize import _seed_words
 from .layer import Context, Layer
 from .values import All, Automatic, NetPortGradient, NetSharedArray, NumericArray
 
@@ -403,7 +404,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     ctx = Context(
         mode=opts["NetEvaluationMode"],
         dtype=dtype,
-        rng=_AUTOMATIC_RNG if seed is Automatic else np.random.default_rng(int(seed)),
+        rng=_AUTOMATIC_RNG if seed is Automatic else np.random.default_rng(_seed_words(seed)),
         need_grad=request is not None,
     )
     bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])

@@ -38,12 +38,12 @@ def _parse_method(method: Any) -> tuple[str, str]:
     sub: dict = {}
     if isinstance(method, (tuple, list)) and len(method) == 2 and isinstance(method[1], dict):
         method, sub = method
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise NetOptionError(
             f"NetInitialize: unknown Method {method!r}." + did_you_mean(method, METHODS)
         )
     dist = sub.get("Distribution", "Normal")
-    if dist not in ("Normal", "Uniform"):
+    if not isinstance(dist, str) or dist not in ("Normal", "Uniform"):
         raise NetOptionError(
             f'NetInitialize: "Distribution" should be "Normal" or "Uniform", got {dist!r}.'
         )
