@@ -191,7 +191,9 @@ def test_case04_a_cycle_is_listed():
         ng.NetGraphError,
         lambda: ng.NetGraph(layers, [("conv", "bn", "relu", "conv")]),
         "acyclic",
-        "'conv' -> 'bn' -> 'relu' -> 'conv'",
+        "'conv' -> 'bn'",  # the cycle, from whichever layer it is found at
+        "'bn' -> 'relu'",
+        "'relu' -> 'conv'",
     )
     raises(
         ng.NetGraphError,

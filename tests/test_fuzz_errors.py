@@ -396,9 +396,19 @@ DATA = st.one_of(
     ),
     GARBAGE,
 )
+
+
+def _gradient_or_raw(spec):
+    """NetPortGradient(spec), or spec itself when even NetPortGradient refuses it."""
+    try:
+        return ng.NetPortGradient(spec)
+    except ng.NetError:
+        return spec
+
+
 PROPS = st.lists(
     st.one_of(
-        st.builds(ng.NetPortGradient, st.one_of(misspelt(PART_NAMES + ["X", "Y"]), GARBAGE)),
+        st.one_of(misspelt(PART_NAMES + ["X", "Y"]), GARBAGE).map(_gradient_or_raw),
         st.builds(ng.NetPortGradient, st.tuples(st.integers(-3, 3), misspelt(PART_NAMES))),
         st.just(ng.NetPortGradient(ng.All)),
         GARBAGE,
@@ -447,6 +457,21 @@ def test_evaluation_raises_only_net_errors(call):
     name, data, props, options = call
     with only_net_errors():
         EVAL_NETS[name](data, *props, **options)
+
+
+@FUZZ
+@given(GARBAGE, GARBAGE, st.booleans())
+def test_value_constructors_raise_only_net_errors(first, second, two):
+    """Wrong values (not a wrong number of arguments, which Python itself reports)."""
+    for make in (ng.NetPortGradient, ng.NetSharedArray, ng.Scaled, ng.NumericArray, ng.NetPort):
+        with only_net_errors():
+            made = (
+                make(first, second)
+                if two and make in (ng.NumericArray, ng.NetPort)
+                else make(first)
+            )
+            repr(made)
+            hash(made) if not isinstance(made, ng.NumericArray) else np.asarray(made)
 
 
 # ------------------------------------------------------------------------------ training
