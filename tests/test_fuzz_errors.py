@@ -608,3 +608,35 @@ def test_export_and_import_raise_only_net_errors(name, net, junk):
             f.write(junk)
         with only_net_errors():
             ng.Import(junk_path)
+
+
+# Found by this fuzzing in training/ (owned by the NetTrain work, not changed here): each of
+# these escapes as a raw TypeError/ValueError instead of a NetOptionError. Non-strict xfail, so
+# the fixes turn them into passes without breaking the suite.
+TRAINING_ESCAPES = [
+    ("results property", lambda r: r[{}]),
+    ("NetTrain property", {"prop": np.ones(2)}),
+    ("TrainingProgressReporting", {"TrainingProgressReporting": np.ones(2)}),
+    ("TrainingStoppingCriterion", {"TrainingStoppingCriterion": np.ones(2)}),
+    ("Improvement", {"TrainingStoppingCriterion": {"Improvement": ("AbsoluteChange", "x")}}),
+    ("Method", {"Method": np.ones(2)}),
+    ("LearningRateSchedule", {"Method": ("SGD", {"LearningRateSchedule": lambda t: 1.0})}),
+]
+
+
+@pytest.mark.xfail(
+    reason="training/ raises raw TypeError/ValueError here", raises=(TypeError, ValueError)
+)
+@pytest.mark.parametrize("case", TRAINING_ESCAPES, ids=[c[0] for c in TRAINING_ESCAPES])
+def test_training_option_values_that_escape_as_raw_errors(case):
+    _, bad = case
+    x = np.ones((4, 3))
+    options = {**QUIET, "MaxTrainingRounds": 2}
+    with pytest.raises(ng.NetError):
+        if callable(bad):
+            bad(ng.NetTrain(TRAIN_NETS["linear"], (x, x[:, :2]), "All", **options))
+        else:
+            given = {k: v for k, v in bad.items() if k != "prop"}
+            ng.NetTrain(
+                TRAIN_NETS["linear"], (x, x[:, :2]), bad.get("prop"), **{**options, **given}
+            )
