@@ -640,3 +640,11 @@ def test_training_option_values_that_escape_as_raw_errors(case):
             ng.NetTrain(
                 TRAIN_NETS["linear"], (x, x[:, :2]), bad.get("prop"), **{**options, **given}
             )
+
+
+@pytest.mark.xfail(reason="training/multipliers.py ignores rules that match no array")
+def test_a_misspelt_learning_rate_multiplier_key_is_reported():
+    net = ng.NetChain({"lin": ng.LinearLayer(3), "bn": ng.BatchNormalizationLayer()}, Input=2)
+    x = np.ones((4, 2))
+    with pytest.raises(ng.NetOptionError, match='Did you mean "bn"'):
+        ng.NetTrain(net, (x, np.ones((4, 3))), LearningRateMultipliers={"bm": 0}, **QUIET)
