@@ -647,4 +647,10 @@ def test_a_misspelt_learning_rate_multiplier_key_is_reported():
     net = ng.NetChain({"lin": ng.LinearLayer(3), "bn": ng.BatchNormalizationLayer()}, Input=2)
     x = np.ones((4, 2))
     with pytest.raises(ng.NetOptionError, match='Did you mean "bn"'):
-        ng.NetTrain(net, (x, np.ones((4, 3))), LearningRateMultipliers={"bm": 0}, **QUIET)
+        ng.NetTrain(
+            net,
+            (x, np.ones((4, 3))),
+            LearningRateMultipliers={"bm": 0},
+            MaxTrainingRounds=1,
+            **QUIET,
+        )
