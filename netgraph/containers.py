@@ -667,9 +667,11 @@ def _unify_edges(net: NetGraph, shapes: dict, owner: str) -> bool:
         try:
             new = S.unify(a, b)
         except S.ShapeConflict as exc:
+            flatten = S.rank(b) == 1 and S.min_rank(a) > 1  # e.g. a conv feeding a LinearLayer
             raise NetShapeError(
                 f"{owner}: incompatible shapes for the output of {_end(src)} {S.fmt(a)} and the "
                 f"input to {_end(dst)} {S.fmt(b)} ({exc})."
+                + (" Hint: put a FlattenLayer between them." if flatten else "")
             ) from None
         for k in (src, dst):
             if shapes.get(k) != new:

@@ -177,7 +177,7 @@ def test_case02_channel_count_differs_at_net_train_start_before_any_update(tmp_p
 def test_case03_edge_shape_mismatch_fails_at_construction_naming_both_ends():
     layers = {"conv1": ng.ConvolutionLayer(16, 3, Input=(1, 28, 28)), "lin": ng.LinearLayer(10)}
     layers["lin"] = ng.LinearLayer(10, Input=100)
-    words = ["'conv1'", '"Output"', "(16, 26, 26)", "'lin'", '"Input"', "(100,)"]
+    words = ["'conv1'", '"Output"', "(16, 26, 26)", "'lin'", '"Input"', "(100,)", "FlattenLayer"]
     raises(ng.NetShapeError, lambda: ng.NetGraph(layers, [("conv1", "lin")]), *words)
     raises(ng.NetShapeError, lambda: ng.NetChain(layers), *words)
 
