@@ -86,7 +86,7 @@ CONV_CASES = {
                            (1, 2, 1), 1, False),
 }
 GRADIENT_CASES = ["1d-stride2-dilation2", "2d", "2d-stride2", "2d-asymmetric-pads", "2d-dilation2",
-                  "2d-groups2", "2d-no-bias", "3d", "3d-full-grid"]
+                  "2d-groups2", "2d-depthwise", "2d-no-bias", "3d", "3d-full-grid"]
 # fmt: on
 
 
