@@ -12,6 +12,7 @@ where a source is `(key, output port)` or `(None, graph input port)`.
 from __future__ import annotations
 
 import heapq
+import itertools
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,12 @@ class NetGraph(Layer):
         given = {k: _strip_shared(v) for k, v in given.items()}
         conns, outputs = dict(conns), dict(outputs)
         inputs = _auto_ports(given, conns, outputs)
+        both = [p for p in outputs if p in inputs]
+        if both:
+            raise NetGraphError(
+                f"{cls.__name__}: {both[0]!r} names both an input and an output port of the "
+                'graph; give the output another name, e.g. NetPort("Output").'
+            )
         order = _topological_order(given, conns, cls.__name__)
         for port in shapes:
             if port not in inputs and port not in outputs:
@@ -416,17 +423,20 @@ def _connect(layers: dict, sources: list, v: Any, edge: tuple, conns: dict, outp
     if isinstance(v, NetPort):
         key, ports = _vertex_key(layers, v.layer, edge), [v.port]
         names = [p.name for p in layers[key].input_ports]
-        if v.port not in names and not layers[key].variadic_inputs:
+        numbered = layers[key].variadic_inputs and _input_number(v.port) is not None
+        if v.port not in names and not numbered:
+            hint = " (its ports are Input1, Input2, ...)" if layers[key].variadic_inputs else ""
             raise NetGraphError(
-                f"{type(layers[key]).__name__} {key!r} has no input port {v.port!r} "
+                f"{type(layers[key]).__name__} {key!r} has no input port {v.port!r}{hint} "
                 f"(edge {edge!r})." + did_you_mean(v.port, names)
             )
     else:
         key = _vertex_key(layers, v, edge)
         layer = layers[key]
-        if layer.variadic_inputs:
-            taken = sum(1 for (k, _) in conns if k == key)
-            ports = [f"Input{taken + i + 1}" for i in range(len(sources))]
+        if layer.variadic_inputs:  # the first free numbers, after any port fed by name
+            taken = {p for (k, p) in conns if k == key}
+            free = (f"Input{i}" for i in itertools.count(1) if f"Input{i}" not in taken)
+            ports = [next(free) for _ in sources]
         else:
             free = [p.name for p in layer.input_ports if (key, p.name) not in conns]
             if not free and len(layer.input_ports) == 1:
@@ -454,10 +464,21 @@ def _source_str(src: tuple) -> str:
     return f"NetPort({src[1]!r})" if src[0] is None else repr(src[0])
 
 
+def _input_number(port: str) -> int | None:
+    """k for a variadic layer's port "Inputk" (k >= 1), else None."""
+    digits = port[len("Input") :] if port.startswith("Input") else ""
+    return int(digits) if digits.isdigit() and not digits.startswith("0") else None
+
+
 def _variadic(layer: Layer, key: Any, conns: dict) -> Layer:
+    """A variadic layer with as many ports as its highest fed port number (ports below it
+    that nothing feeds become graph inputs); a count given explicitly (InputPorts=) is a
+    minimum."""
     if not layer.variadic_inputs:
         return layer
-    n = sum(1 for (k, _) in conns if k == key)
+    n = max((_input_number(p) or 0 for (k, p) in conns if k == key), default=0)
+    if "input_ports" in layer._options.model_fields_set:
+        n = max(n, len(layer.input_ports))
     return layer._with_input_count(n) if n and n != len(layer.input_ports) else layer
 
 
@@ -531,8 +552,10 @@ def _cycle(sources: dict, stuck: list) -> str:
     import networkx as nx  # only on this error path: networkx is slow to import
 
     g = nx.DiGraph((src, key) for key in stuck for src in sources[key] if src in stuck)
-    cycle = nx.find_cycle(g)
-    return " -> ".join(repr(a) for a, _ in cycle) + f" -> {cycle[0][0]!r}"
+    nodes = [a for a, _ in nx.find_cycle(g)]
+    first = min(range(len(nodes)), key=lambda i: stuck.index(nodes[i]))  # from the first given
+    nodes = nodes[first:] + nodes[:first]
+    return " -> ".join(map(repr, nodes + nodes[:1]))
 
 
 # ---------------------------------------------------------------------- shared arrays
