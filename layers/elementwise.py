@@ -127,7 +127,7 @@ def _mish_derivative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # name: (f(x), f'(x, y) with y = f(x)). Where f has a kink, f' takes the value 0 there
 # (the subgradient PyTorch and MXNet use).
 FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
-    "Ramp": (lambda x: np.maximum(x, 0.0), lambda x, y: _one_if(x > 0, x)),
+    "Ramp": (lambda x: np.maximum(x, 0.0), lambda x, y: _one_if(y > 0, y)),  # y > 0 iff x > 0
     "Tanh": (np.tanh, lambda x, y: 1.0 - y * y),
     "LogisticSigmoid": (_sigmoid, lambda x, y: y * (1.0 - y)),
     "Sin": (np.sin, lambda x, y: np.cos(x)),
@@ -169,6 +169,10 @@ FUNCTIONS: dict[str, tuple[Callable, Callable]] = {
         lambda x, y: (2.0 / math.sqrt(math.pi)) * np.exp(-x * x),
     ),
 }
+
+# Functions whose derivative reads only y: their backward cache keeps the output alone, so a
+# Conv -> BN -> Ramp net does not keep every BN output alive until backward.
+OUTPUT_ONLY = frozenset({"Ramp", "Tanh", "LogisticSigmoid", "Exp", "Sqrt"})
 
 ALIASES = {
     "RectifiedLinearUnit": "Ramp",
@@ -312,7 +316,7 @@ class ElementwiseLayer(Layer):
                 None,
             )
         y = pair[0](x)
-        return {"Output": y}, (x, y), None
+        return {"Output": y}, (None if self.function_name in OUTPUT_ONLY else x, y), None
 
     def backward(self, arrays: dict, cache, d_outputs: dict, ctx: Context):
         # y = f(x) elementwise, so d_x = dy * f'(x); the table gives f' from x and y.

@@ -255,3 +255,19 @@ def test_callable_cannot_be_trained():
     data = (np.ones((4, 3)), np.ones((4, 2)))
     with pytest.raises(ng.NetError, match="derivative .* unknown"):
         ng.NetTrain(net, data, MaxTrainingRounds=1, BatchSize=2, TrainingProgressReporting=None)
+
+
+@pytest.mark.parametrize("name", ["Ramp", "Tanh", "LogisticSigmoid", "Exp", "Sqrt"])
+def test_output_only_derivatives_do_not_keep_the_input(name):
+    """These derivatives are functions of y alone, so the backward cache holds no input."""
+    from netgraph.layer import Context
+
+    layer = ng.ElementwiseLayer(name, Input=3)
+    x = np.array([[0.5, 1.0, 2.0]], np.float32)
+    outputs, cache, _ = layer.forward({}, {"Input": x}, Context(need_grad=True))
+    assert not any(part is x for part in cache)
+    d_x = layer.backward({}, cache, {"Output": np.ones_like(x)}, Context())[0]["Input"]
+    h = 1e-3
+    finite = (layer(x.astype(np.float64) + h, WorkingPrecision="Real64")
+              - layer(x.astype(np.float64) - h, WorkingPrecision="Real64")) / (2 * h)
+    np.testing.assert_allclose(d_x, finite, rtol=1e-3)
