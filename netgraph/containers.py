@@ -100,6 +100,9 @@ class NetGraph(Layer):
     def _build(cls, given, conns, outputs, shapes, lrm, shared, array_error=NetShapeError):
         """A graph value from its parts: auto ports, cycle check, hoisting, inference."""
         self = object.__new__(cls)
+        # shapes of shared arrays known to an enclosing container come keyed by NetSharedArray
+        hints = {k.name: v for k, v in shapes.items() if isinstance(k, NetSharedArray)}
+        shapes = {k: v for k, v in shapes.items() if not isinstance(k, NetSharedArray)}
         given = {k: _variadic(given[k], k, conns) for k in given}
         shared = _hoist_shared(given, shared)
         given = {k: _strip_shared(v) for k, v in given.items()}
@@ -132,10 +135,10 @@ class NetGraph(Layer):
             ("_shared", shared),
         ):
             object.__setattr__(self, slot, value)
-        layers, port_shapes = _infer_graph(self, dict(shapes), array_error)
+        layers, port_shapes = _infer_graph(self, dict(shapes), array_error, hints)
         object.__setattr__(self, "_layers", layers)
         object.__setattr__(self, "_shapes", port_shapes)
-        _check_shared_shapes(self)
+        _shared_shapes(self, layers, hints, strict=True)
         return self
 
     def _rebuild(
@@ -614,37 +617,69 @@ def _same_shared(a: dict, b: dict) -> bool:
     return True
 
 
-def _check_shared_shapes(net: NetGraph) -> None:
-    """Every use of a shared array agrees on its shape (and with its value, when set)."""
-    seen: dict = {}
-    for path, leaf in net._leaves():
-        for spec in leaf.array_specs:
-            value = leaf._arrays.get(spec.name)
-            if not isinstance(value, NetSharedArray):
-                continue
-            shape = leaf.array_shape(spec.name)
-            stored = net._shared.get(value.name)
+def _shared_shapes(net: NetGraph, layers: dict, hints: dict, strict: bool) -> dict:
+    """The shape of each shared array: its value's, an enclosing container's and every use's,
+    unified. Uses that disagree raise a NetArrayError naming both when `strict`; otherwise
+    (while inference is still running) that array is left out."""
+    seen: dict = {n: (v.shape, "its value") for n, v in net._shared.items() if v is not None}
+    for name, shape in hints.items():
+        seen.setdefault(name, (shape, "the enclosing net"))
+    conflicts = set()
+    for key, layer in layers.items():
+        for path, leaf, array, name in _shared_uses(layer, (key,)):
+            shape, (other, other_where) = leaf.array_shape(array), seen.get(name, (None, None))
             where = f"{type(leaf).__name__} {'/'.join(map(str, path))}"
-            for other_shape, other_where in [seen.get(value.name, (None, None))] + (
-                [(stored.shape, "its value")] if stored is not None else []
-            ):
-                if other_shape is None:
-                    continue
-                try:
-                    shape = S.unify(shape, other_shape)
-                except S.ShapeConflict:
+            try:
+                seen[name] = (S.unify(shape, other), where)
+            except S.ShapeConflict:
+                if strict:
                     raise NetArrayError(
-                        f"shared array {value.name!r}: {where} needs shape {S.fmt(shape)} but "
-                        f"{other_where} has {S.fmt(other_shape)}."
+                        f"shared array {name!r}: {where} needs shape {S.fmt(shape)} but "
+                        f"{other_where} has {S.fmt(other)}."
                     ) from None
-            seen[value.name] = (shape, where)
+                conflicts.add(name)
+    return {n: shape for n, (shape, _) in seen.items() if n not in conflicts}
+
+
+def _shared_uses(layer: Layer, path: tuple = ()):
+    """(leaf path, leaf, array name, shared name) for every NetSharedArray a net uses."""
+    for leaf_path, leaf in layer._leaves(path):
+        for array, value in leaf._arrays.items():
+            if isinstance(value, NetSharedArray):
+                yield leaf_path, leaf, array, value.name
+
+
+def _shared_hints(layer: Layer, known: dict) -> dict:
+    """The known shapes of a given layer's shared arrays, as `_with_port_shapes` takes them:
+    by array name for a leaf, by NetSharedArray for a container (which passes them on)."""
+    if isinstance(layer, NetGraph):
+        names = _shared_names(layer)
+        return {NetSharedArray(n): known[n] for n in names if known.get(n) is not None}
+    return {
+        array: known[value.name]
+        for array, value in layer._arrays.items()
+        if isinstance(value, NetSharedArray) and known.get(value.name) is not None
+    }
+
+
+def _knows_less(layer: Layer, known: dict) -> bool:
+    """Does some use of a shared array in `layer` know less of its shape than `known`?"""
+    for _, leaf, array, name in _shared_uses(layer):
+        have = leaf.array_shape(array)
+        try:
+            if known.get(name) is not None and S.unify(have, known[name]) != have:
+                return True
+        except S.ShapeConflict:  # reported once inference is done
+            pass
+    return False
 
 
 # ---------------------------------------------------------------------- inference
 
 
-def _infer_graph(net: NetGraph, graph_shapes: dict, array_error) -> tuple[dict, dict]:
-    """Shapes of every port to a fixed point: each layer's rule, then every edge, repeated."""
+def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) -> tuple:
+    """Shapes of every port to a fixed point: each layer's rule, then every edge, repeated.
+    The uses of a shared array are one array: what one use knows of its shape, all know."""
     given = net._given
     shapes: dict = {(None, p): graph_shapes.get(p) for p in net._inputs}
     for p in net._outputs:
@@ -656,13 +691,17 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error) -> tuple[dict, 
     owner = type(net).__name__
     for _ in range(50):
         changed = _unify_edges(net, shapes, owner)
+        known = _shared_shapes(net, layers, hints, strict=False) if net._shared else {}
         for key in net._order:
             layer = layers[key]
             ports = {p.name: shapes[(key, p.name)] for p in layer.input_ports + layer.output_ports}
-            if any(layer.port_shape(p) != s for p, s in ports.items()):
+            if any(layer.port_shape(p) != s for p, s in ports.items()) or (
+                known and _knows_less(layer, known)
+            ):
+                given_shapes = {p: s for p, s in ports.items() if s is not None}
                 try:
                     layer = layers[key] = given[key]._with_port_shapes(
-                        {p: s for p, s in ports.items() if s is not None}, array_error
+                        {**given_shapes, **_shared_hints(given[key], known)}, array_error
                     )
                 except NetError as exc:
                     raise type(exc)(f"in layer {key!r}: {exc}") from None

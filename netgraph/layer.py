@@ -243,8 +243,12 @@ class Layer:
             shared = {v.name: None for v in arrays.values() if isinstance(v, NetSharedArray)}
         object.__setattr__(self, "_shared", dict(shared))
         # the port constraints this value was given; rebuilds start from these, never from
-        # shapes inferred from options or arrays that a NetReplacePart may be replacing
-        object.__setattr__(self, "_port_given", {k: v for k, v in shapes.items() if v is not None})
+        # shapes inferred from options or arrays that a NetReplacePart may be replacing.
+        # (`shapes` may also hold a container's shape for a NetSharedArray: not kept.)
+        ports = self._port_names()
+        object.__setattr__(
+            self, "_port_given", {k: v for k, v in shapes.items() if v is not None and k in ports}
+        )
         object.__setattr__(self, "_shapes", {})
         object.__setattr__(self, "_shapes", self._infer_shapes(shapes, array_error, owner))
         self.check_arrays()
@@ -255,7 +259,8 @@ class Layer:
         for name, value in self._arrays.items():
             if isinstance(value, NetSharedArray):
                 value = self._shared.get(value.name)
-            known[name] = value.shape if isinstance(value, np.ndarray) else None
+            # a shared array's value lives in the container, which passes its shape instead
+            known[name] = value.shape if isinstance(value, np.ndarray) else shapes.get(name)
         store = S.ShapeStore(known, owner or type(self).__name__, self._arrays.keys(), array_error)
         for _ in range(20):
             store.changed = False
