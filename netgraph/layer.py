@@ -439,7 +439,11 @@ class Layer:
             return False
         if self.input_shapes != other.input_shapes or self.output_shapes != other.output_shapes:
             return False
-        return _same_arrays(self._arrays, other._arrays)
+        # the values of shared arrays a lone layer holds (inside a container, the container does)
+        shared = [
+            {k: v for k, v in d.items() if v is not None} for d in (self._shared, other._shared)
+        ]
+        return _same_arrays(self._arrays, other._arrays) and _same_arrays(*shared)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._options))
