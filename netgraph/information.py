@@ -40,8 +40,10 @@ def _count(shape) -> int | None:
     return S.size(shape)
 
 
-def _total(counts) -> int:
-    return int(sum(c for c in counts if c is not None))
+def _total(counts) -> int | None:
+    """The sum; None while some count is not known (a dimension not inferred yet)."""
+    counts = list(counts)
+    return None if None in counts else int(sum(counts))
 
 
 def _lrm_of(net: Layer) -> dict:
@@ -211,8 +213,8 @@ def _props(net: Layer) -> dict:
         "OutputPorts": lambda: dict(net.output_shapes),
         "InputPortNames": lambda: [p.name for p in net.input_ports],
         "OutputPortNames": lambda: [p.name for p in net.output_ports],
-        "Layers": lambda: dict(net._leaves()),
-        "LayersList": lambda: [leaf for _, leaf in net._leaves()],
+        "Layers": lambda: dict(_leaves_with_values(net)),
+        "LayersList": lambda: [leaf for _, leaf in _leaves_with_values(net)],
         "LayersCount": lambda: sum(1 for _ in net._leaves()),
         "LayerTypeCounts": lambda: dict(Counter(type(l).__name__ for _, l in net._leaves())),
         "LayersGraph": lambda: layers_graph(net),
@@ -224,7 +226,17 @@ def _props(net: Layer) -> dict:
     }
 
 
-def _total_bytes(arrays: dict) -> int:
+def _leaves_with_values(net: Layer):
+    """(path, leaf) with the values of the leaf's shared arrays, which the net holds, attached:
+    a leaf as NetExtract gives it, evaluable on its own."""
+    for path, leaf in net._leaves():
+        names = {v.name for v in leaf._arrays.values() if isinstance(v, NetSharedArray)}
+        if names:
+            leaf = leaf._copy_with(_shared={n: net._shared.get(n) for n in names})
+        yield path, leaf
+
+
+def _total_bytes(arrays: dict) -> int | None:
     return _total(None if _count(s) is None else _count(s) * b for _, s, _, b in arrays.values())
 
 
@@ -300,6 +312,7 @@ class InformationReport:
         arrays = _arrays_info(net)
         learned = _total(_count(s) for _, s, k, _ in arrays.values() if k == "learned")
         state = _total(_count(s) for _, s, k, _ in arrays.values() if k == "state")
+        size = _total_bytes(arrays)
         return {
             "Type": type(net).__name__,
             "Inputs": ", ".join(f"{p} {S.fmt(s)}" for p, s in net.input_shapes.items()),
@@ -307,8 +320,12 @@ class InformationReport:
             "LayersCount": info(net, "LayersCount"),
             "ArraysCount": len(arrays),
             "SharedArraysCount": info(net, "SharedArraysCount"),
-            "ArraysTotalElementCount": f"{learned + state} ({learned} learned, {state} state)",
-            "ArraysTotalSize": _human_bytes(_total_bytes(arrays)),
+            "ArraysTotalElementCount": (
+                "? (some dimensions are not known yet)"
+                if learned is None or state is None
+                else f"{learned + state} ({learned} learned, {state} state)"
+            ),
+            "ArraysTotalSize": "?" if size is None else _human_bytes(size),
             "Initialized": "yes" if net.is_initialized() else "no",
         }
 
