@@ -53,7 +53,9 @@ class NetSaveError(NetError):
 def did_you_mean(name: object, valid: Iterable[object]) -> str:
     """' Did you mean "x"?' for a close match among `valid`, else the valid names listed."""
     valid = [str(v) for v in valid]
-    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+    # one wrong letter in a short name ("bm" for "bn") is a large fraction of it
+    cutoff = 0.5 if len(str(name)) <= 4 else 0.6
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=cutoff)
     if close:
         return f' Did you mean "{close[0]}"?'
     if valid:

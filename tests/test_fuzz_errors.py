@@ -610,9 +610,8 @@ def test_export_and_import_raise_only_net_errors(name, net, junk):
             ng.Import(junk_path)
 
 
-# Found by this fuzzing in training/ (owned by the NetTrain work, not changed here): each of
-# these escapes as a raw TypeError/ValueError instead of a NetOptionError. Non-strict xfail, so
-# the fixes turn them into passes without breaking the suite.
+# Found by this fuzzing in training/: each of these escaped as a raw TypeError/ValueError
+# instead of a NetOptionError.
 TRAINING_ESCAPES = [
     ("results property", lambda r: r[{}]),
     ("NetTrain property", {"prop": np.ones(2)}),
@@ -624,9 +623,6 @@ TRAINING_ESCAPES = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="training/ raises raw TypeError/ValueError here", raises=(TypeError, ValueError)
-)
 @pytest.mark.parametrize("case", TRAINING_ESCAPES, ids=[c[0] for c in TRAINING_ESCAPES])
 def test_training_option_values_that_escape_as_raw_errors(case):
     _, bad = case
@@ -642,7 +638,6 @@ def test_training_option_values_that_escape_as_raw_errors(case):
             )
 
 
-@pytest.mark.xfail(reason="training/multipliers.py ignores rules that match no array")
 def test_a_misspelt_learning_rate_multiplier_key_is_reported():
     net = ng.NetChain({"lin": ng.LinearLayer(3), "bn": ng.BatchNormalizationLayer()}, Input=2)
     x = np.ones((4, 2))

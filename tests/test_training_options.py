@@ -398,3 +398,29 @@ def test_a_finite_step_that_overflows_an_array_is_divergence():
     )
     assert results["ReasonTrainingStopped"] == "Diverged"
     np.testing.assert_array_equal(arrays(results["TrainedNet"])[("Weights",)], np.float32([[2e38]]))
+
+
+@pytest.mark.parametrize(
+    "sub_options, words",
+    [
+        ({"GradientClipping": -1}, "GradientClipping"),
+        ({"GradientClipping": 0}, "GradientClipping"),
+        ({"L2Regularization": -0.1}, "L2Regularization"),
+        ({"LearningRateSchedule": lambda t, n: float("nan")}, "not a finite number"),
+    ],
+)
+def test_bad_sub_option_values_are_refused_before_training(sub_options, words):
+    net = ng.LinearLayer(2, Input=3)
+    x = np.ones((4, 3))
+    with pytest.raises(ng.NetOptionError, match=words):
+        ng.NetTrain(net, (x, np.ones((4, 2))), Method=("SGD", sub_options), MaxTrainingRounds=1,
+                    TrainingProgressReporting=None)
+
+
+@pytest.mark.parametrize("patience", ["a", -1, 1.5])
+def test_bad_patience_is_refused(patience):
+    net = ng.LinearLayer(2, Input=3)
+    x = np.ones((4, 3))
+    with pytest.raises(ng.NetOptionError, match="Patience"):
+        ng.NetTrain(net, (x, np.ones((4, 2))), MaxTrainingRounds=1, TrainingProgressReporting=None,
+                    TrainingStoppingCriterion={"Patience": patience})

@@ -97,11 +97,16 @@ def parse_options(options: dict) -> dict:
     return opts
 
 
+def _is_amount(v: Any) -> bool:
+    return (not isinstance(v, bool) and isinstance(v, (int, float, np.number))
+            and math.isfinite(v) and v >= 0)
+
+
 def stopping_rule(option: Any) -> dict | None:
     """TrainingStoppingCriterion as {"Patience", "InitialPatience", "Improvement"}."""
     if option is None:
         return None
-    if option in ("Loss", Automatic):
+    if option is Automatic or (isinstance(option, str) and option == "Loss"):
         option = {}
     if not isinstance(option, dict):
         raise NetOptionError(
@@ -124,16 +129,23 @@ def stopping_rule(option: Any) -> dict | None:
         raise NetOptionError(
             f'TrainingStoppingCriterion: only "Loss" is supported, got {rule["Criterion"]!r}.'
         )
+    for key in ("Patience", "InitialPatience"):
+        v = rule[key]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise NetOptionError(
+                f'TrainingStoppingCriterion "{key}" should be a whole number of rounds >= 0, '
+                f"got {v!r}."
+            )
     imp = rule["Improvement"]
-    if isinstance(imp, (int, float)):
-        rule["Improvement"] = ("AbsoluteChange", float(imp))
-    elif not (
-        isinstance(imp, tuple) and len(imp) == 2 and imp[0] in ("AbsoluteChange", "RelativeChange")
-    ):
+    if _is_amount(imp):
+        imp = ("AbsoluteChange", imp)
+    if not (isinstance(imp, tuple) and len(imp) == 2 and isinstance(imp[0], str)
+            and imp[0] in ("AbsoluteChange", "RelativeChange") and _is_amount(imp[1])):
         raise NetOptionError(
             'TrainingStoppingCriterion "Improvement" should be ("AbsoluteChange", v) or '
-            f'("RelativeChange", v), got {imp!r}.'
+            f'("RelativeChange", v) with a finite v >= 0, got {imp!r}.'
         )
+    rule["Improvement"] = (imp[0], float(imp[1]))
     return rule
 
 
@@ -265,7 +277,7 @@ class Trainer:
             for name, value in state.items():
                 value = np.asarray(value, self.dtype)
                 if not all_finite(value):
-                    raise _Diverged(f"{name} of {'/'.join(map(str, step.path))} became non-finite")
+                    raise _Diverged(f"{name} of {_user_path(step.path)} became non-finite")
                 new_states.append((step.arrays[name], value))
         self.flat.data[...] = new
         for aid, value in new_states:
@@ -296,6 +308,12 @@ class Trainer:
     def restore_values(self, saved: dict) -> None:
         for aid, v in saved.items():
             self.values[aid][...] = v
+
+
+def _user_path(path: tuple) -> str:
+    """A leaf's path in the user's net (the training graph puts it under "net")."""
+    inner = path[1:] if path[:1] == (attach.NET,) else path
+    return "/".join(map(str, inner)) or "the net"
 
 
 class _Diverged(Exception):
@@ -377,7 +395,7 @@ def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  #
     results = run(Trainer(net, data, opts), opts)
     if prop is None or prop == "TrainedNet":
         return results["TrainedNet"]
-    if prop is All or prop == "All":
+    if prop is All or prop == "All":  # check_properties made sure prop is a name or a list
         return results
     if isinstance(prop, (list, tuple)):
         return [results[p] for p in prop]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from netgraph.errors import NetOptionError
+from netgraph.errors import NetOptionError, did_you_mean
 from netgraph.layer import Layer
 from netgraph.values import All, Automatic, NetSharedArray
 
@@ -99,6 +99,26 @@ def _layer_setting(net: Layer, path: tuple) -> Any:
     return found
 
 
+def _check_rule_keys(net: Layer, rules: list, owners: dict) -> None:
+    """Every rule names something in the net: a misspelt key would silently train a layer the
+    user meant to freeze."""
+    names = {name for where in owners.values() for _, name in where}
+    for key, _ in rules:
+        if key is All or (isinstance(key, NetSharedArray) and key in owners):
+            continue
+        if not isinstance(key, NetSharedArray) and any(
+            _matches(net, key, where) for where in owners.values()
+        ):
+            continue
+        if not isinstance(key, NetSharedArray) and _canonical_prefix(net, key) is not None:
+            continue  # a layer without arrays: nothing to freeze, but not a mistake
+        valid = [str(k) for k in net._child_keys()] + sorted(names)
+        raise NetOptionError(
+            f"LearningRateMultipliers: {key!r} names no layer or array of the net."
+            + did_you_mean(key, valid)
+        )
+
+
 def resolve(net: Layer, option: Any = Automatic) -> dict:
     """{array id: multiplier} for every array of `net` (state arrays 0)."""
     rules = _rules(option)
@@ -110,6 +130,7 @@ def resolve(net: Layer, option: Any = Automatic) -> dict:
             aid = value if isinstance(value, NetSharedArray) else path + (spec.name,)
             owners.setdefault(aid, []).append((path, spec.name))
             kinds[aid] = spec.kind
+    _check_rule_keys(net, rules, owners)
     out = {}
     for aid, where in owners.items():
         if kinds[aid] == "state":

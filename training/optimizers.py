@@ -76,7 +76,7 @@ def parse_method(method: Any, learning_rate: Any) -> tuple[str, dict]:
         method = "ADAM"
     if isinstance(method, (tuple, list)) and len(method) == 2 and isinstance(method[1], dict):
         method, sub = method
-    if method not in DEFAULTS:
+    if not isinstance(method, str) or method not in DEFAULTS:
         raise NetOptionError(f"unknown Method {method!r}." + did_you_mean(method, DEFAULTS))
     options = {**DEFAULTS[method], **COMMON}
     for key, value in sub.items():
@@ -89,10 +89,8 @@ def parse_method(method: Any, learning_rate: Any) -> tuple[str, dict]:
         options["LearningRate"] = learning_rate
     for key, value in options.items():
         if key == "LearningRateSchedule":
-            if value is not None and not callable(value):
-                raise NetOptionError(
-                    "LearningRateSchedule should be a function (batch, total batches) -> factor."
-                )
+            if value is not None:
+                _check_schedule(value)
             continue
         if value is None:
             continue
@@ -100,9 +98,32 @@ def parse_method(method: Any, learning_rate: Any) -> tuple[str, dict]:
             raise NetOptionError(f"{key} should be a number, got {value!r}.")
         if not math.isfinite(value):
             raise NetOptionError(f"{key} should be a finite number, got {value!r}.")
+    for key in ("L2Regularization", "GradientClipping"):
+        if options[key] is not None and options[key] < 0 or key == "GradientClipping" and (
+            options[key] == 0
+        ):
+            raise NetOptionError(f"{key} should be > 0 (or 0/None for none), got {options[key]!r}.")
     if options["LearningRate"] <= 0:
         raise NetOptionError(f"LearningRate should be > 0, got {options['LearningRate']!r}.")
     return method, options
+
+
+def _check_schedule(schedule: Any) -> None:
+    """A LearningRateSchedule is called as f(batch, total batches) and gives a finite factor."""
+    if not callable(schedule):
+        raise NetOptionError(
+            "LearningRateSchedule should be a function (batch, total batches) -> factor, "
+            f"got {schedule!r}."
+        )
+    try:
+        factor = float(schedule(1, 1))
+    except Exception as exc:  # the user's function: report what it did
+        raise NetOptionError(
+            "LearningRateSchedule should be a function (batch, total batches) -> factor; "
+            f"calling it with (1, 1) raised {type(exc).__name__}: {exc}"
+        ) from None
+    if not math.isfinite(factor):
+        raise NetOptionError(f"LearningRateSchedule(1, 1) gave {factor}, not a finite number.")
 
 
 class Optimizer:

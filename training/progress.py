@@ -88,9 +88,9 @@ def reporter(option: Any) -> Reporter:
         return Reporter()
     if option is Automatic:
         return BarReporter() if sys.stderr.isatty() else PrintReporter()
-    if option == "ProgressBar":
+    if isinstance(option, str) and option == "ProgressBar":
         return BarReporter()
-    if option == "Print":
+    if isinstance(option, str) and option == "Print":
         return PrintReporter()
     if callable(option):
         return FunctionReporter(option)

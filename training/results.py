@@ -48,8 +48,13 @@ def check_properties(prop: Any) -> None:
     """NetTrain's third argument: None, "All", a property name or a list of them."""
     from netgraph.values import All
 
-    if prop is None or prop is All or prop == "All":
+    if prop is None or prop is All or (isinstance(prop, str) and prop == "All"):
         return
+    if not isinstance(prop, (str, list, tuple)):
+        raise NetOptionError(
+            'NetTrain: the third argument should be a property name, a list of names or "All", '
+            f"got {type(prop).__name__}."
+        )
     names = sorted(set(PROPERTIES) | set(ALIASES) | {"LossEvolutionPlot", "Properties"})
     for name in prop if isinstance(prop, (list, tuple)) else [prop]:
         if not isinstance(name, str) or name not in names:
@@ -71,6 +76,10 @@ class NetTrainResults:
         return sorted(set(self._values) | {"LossEvolutionPlot", "Properties"} | set(ALIASES))
 
     def __getitem__(self, prop: str) -> Any:
+        if not isinstance(prop, str):
+            raise NetOptionError(
+                f"NetTrain results properties are names (strings), got {type(prop).__name__}."
+            )
         prop = ALIASES.get(prop, prop)
         if prop == "Properties":
             return self.properties()
