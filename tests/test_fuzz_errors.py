@@ -627,7 +627,7 @@ TRAINING_ESCAPES = [
 def test_training_option_values_that_escape_as_raw_errors(case):
     _, bad = case
     x = np.ones((4, 3))
-    options = {**QUIET, "MaxTrainingRounds": 2}
+    options = {**QUIET, "MaxTrainingRounds": 2, "BatchSize": 4}
     with pytest.raises(ng.NetError):
         if callable(bad):
             bad(ng.NetTrain(TRAIN_NETS["linear"], (x, x[:, :2]), "All", **options))
@@ -647,5 +647,6 @@ def test_a_misspelt_learning_rate_multiplier_key_is_reported():
             (x, np.ones((4, 3))),
             LearningRateMultipliers={"bm": 0},
             MaxTrainingRounds=1,
+            BatchSize=4,
             **QUIET,
         )
