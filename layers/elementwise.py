@@ -244,6 +244,21 @@ def no_derivative_error(owner: str, f: Callable, names: list) -> NetError:
     )
 
 
+def function_option(
+    value: Any, layer: str, table: dict, aliases: dict, known: dict, example: str
+) -> Any:
+    """A `function` option: a name from `table` (aliases resolved) or a Python callable; the
+    numpy/math functions in `known` have a named equivalent and become it, so they train."""
+    if isinstance(value, str):
+        return resolve_name(value, layer, table, aliases)
+    if callable(value):
+        try:
+            return known.get(value, value)
+        except TypeError:  # an unhashable callable
+            return value
+    raise ValueError(f'should be a function name such as "{example}" or a Python callable')
+
+
 class ElementwiseLayer(Layer):
     """Apply a scalar function to every element: ``ElementwiseLayer("Ramp")``.
 
@@ -276,14 +291,9 @@ class ElementwiseLayer(Layer):
         @field_validator("function", mode="before")
         @classmethod
         def _check(cls, value: Any) -> Any:
-            if isinstance(value, str):
-                return resolve_name(value, "ElementwiseLayer", FUNCTIONS, ALIASES)
-            if callable(value):
-                try:
-                    return _KNOWN_CALLABLES.get(value, value)
-                except TypeError:  # an unhashable callable
-                    return value
-            raise ValueError('should be a function name such as "Ramp" or a Python callable')
+            return function_option(
+                value, "ElementwiseLayer", FUNCTIONS, ALIASES, _KNOWN_CALLABLES, "Ramp"
+            )
 
     positional = ("function",)
 

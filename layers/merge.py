@@ -19,7 +19,7 @@ from netgraph import shapes as S
 from netgraph.errors import NetShapeError
 from netgraph.layer import Context, Layer, LayerOptions, Port
 
-from .elementwise import apply_callable, no_derivative_error, resolve_name
+from .elementwise import apply_callable, function_option, no_derivative_error
 
 
 class _InputPorts:
@@ -268,14 +268,9 @@ class ThreadingLayer(_Variadic):
         @field_validator("function", mode="before")
         @classmethod
         def _check(cls, value: Any) -> Any:
-            if isinstance(value, str):
-                return resolve_name(value, "ThreadingLayer", THREAD_FUNCTIONS, {})
-            if callable(value):
-                try:
-                    return _KNOWN_CALLABLES.get(value, value)
-                except TypeError:  # an unhashable callable
-                    return value
-            raise ValueError('should be a function name such as "Plus" or a Python callable')
+            return function_option(
+                value, "ThreadingLayer", THREAD_FUNCTIONS, {}, _KNOWN_CALLABLES, "Plus"
+            )
 
         @model_validator(mode="after")
         def _arity(self) -> Any:
