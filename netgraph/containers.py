@@ -699,12 +699,22 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
                 known and _knows_less(layer, known)
             ):
                 given_shapes = {p: s for p, s in ports.items() if s is not None}
+                array_hints = _shared_hints(given[key], known)
                 try:
                     layer = layers[key] = given[key]._with_port_shapes(
-                        {**given_shapes, **_shared_hints(given[key], known)}, array_error
+                        {**given_shapes, **array_hints}, array_error
                     )
                 except NetError as exc:
-                    raise type(exc)(f"in layer {key!r}: {exc}") from None
+                    message = f"in layer {key!r}: {exc}"
+                    uses = sorted({n for *_, n in _shared_uses(given[key]) if known.get(n)})
+                    if uses:  # a shape that came from another use of a shared array
+                        message = message.rstrip(".") + "".join(
+                            f"; shared array {n!r} has shape {S.fmt(known[n])} from its value or "
+                            "another use"
+                            for n in uses
+                        )
+                        message += "."
+                    raise type(exc)(message) from None
                 changed = True
             for p in ports:
                 if shapes[(key, p)] != layer.port_shape(p):
