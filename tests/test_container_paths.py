@@ -404,3 +404,25 @@ def test_learning_rate_multipliers_by_path(option, multipliers):
         else:
             want = start - LR * m * grads[key]
             np.testing.assert_allclose(trained[key], want, rtol=1e-9, atol=1e-12, err_msg=str(key))
+
+
+@pytest.mark.parametrize(
+    "key, error, words",
+    [
+        (("block", "lni", "Weights"), ng.NetOptionError, "('block', 'lni', 'Weights') names no"),
+        (("block", "lin", "Wieghts"), ng.NetOptionError, "'Wieghts') names no"),
+        (("blok",), ng.NetOptionError, "('blok',) names no"),
+        (("block", 7), ng.NetGraphError, "position 7 is out of range"),
+    ],
+)
+def test_a_multiplier_path_that_names_nothing_is_an_error(key, error, words):
+    x = np.ones((4, 5))
+    with pytest.raises(ng.NetError) as info:
+        ng.NetTrain(
+            PLAIN,
+            (x, x[:, :2]),
+            LearningRateMultipliers={key: 0},
+            BatchSize=4,
+            TrainingProgressReporting=None,
+        )
+    assert type(info.value) is error and words in str(info.value)
