@@ -678,7 +678,9 @@ def _knows_less(layer: Layer, known: dict) -> bool:
 
 
 def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) -> tuple:
-    """Shapes of every port to a fixed point: each layer's rule, then every edge, repeated.
+    """Shapes of every port to a fixed point: every edge, then each layer's rule after the
+    edges that touch it, in sweeps alternately along the topological order (shapes flow down a
+    whole chain in one sweep) and against it (up a whole chain), until nothing changes.
     The uses of a shared array are one array: what one use knows of its shape, all know."""
     given = net._given
     shapes: dict = {(None, p): graph_shapes.get(p) for p in net._inputs}
@@ -689,10 +691,16 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
         for p in layer.input_ports + layer.output_ports:
             shapes[(key, p.name)] = layer.port_shape(p.name)
     owner = type(net).__name__
-    for _ in range(50):
-        changed = _unify_edges(net, shapes, owner)
+    pairs = _edge_pairs(net)
+    touching: dict = {key: [] for key in net._order}
+    for src, dst in pairs:
+        for end in {src[0], dst[0]} - {None}:
+            touching[end].append((src, dst))
+    for sweep in range(max(50, 4 * len(layers))):  # a safety bound: unification is monotone
+        changed = _unify_edges(pairs, shapes, owner)
         known = _shared_shapes(net, layers, hints, strict=False) if net._shared else {}
-        for key in net._order:
+        for key in net._order if sweep % 2 == 0 else reversed(net._order):
+            changed |= _unify_edges(touching[key], shapes, owner)
             layer = layers[key]
             ports = {p.name: shapes[(key, p.name)] for p in layer.input_ports + layer.output_ports}
             if any(layer.port_shape(p) != s for p, s in ports.items()) or (
@@ -706,6 +714,9 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
                     )
                 except NetError as exc:
                     message = f"in layer {key!r}: {exc}"
+                    note = _context_note(key, given[key], touching[key], shapes)
+                    if note:
+                        message = message.rstrip(".") + note + "."
                     uses = sorted({n for *_, n in _shared_uses(given[key]) if known.get(n)})
                     if uses:  # a shape that came from another use of a shared array
                         message = message.rstrip(".") + "".join(
@@ -727,13 +738,31 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
     return layers, port_shapes
 
 
-def _unify_edges(net: NetGraph, shapes: dict, owner: str) -> bool:
-    changed = False
+def _context_note(key: Any, layer: Layer, pairs: list, shapes: dict) -> str:
+    """Where the shapes a layer could not take came from: the other end of each edge that
+    told it more than it knew on its own."""
+    told = []
+    for src, dst in pairs:
+        mine, other = (src, dst) if src[0] == key else (dst, src)
+        shape = shapes.get(mine)
+        if shape is not None and shape != layer.port_shape(mine[1]):
+            verb = "feeds" if mine is src else "is fed by"
+            told.append(f'its "{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}')
+    return f"; {'; '.join(told)}" if told else ""
+
+
+def _edge_pairs(net: NetGraph) -> list:
+    """Every edge as (source port key, destination port key) in the shapes table."""
     pairs = [((None, src[1]) if src[0] is None else src, dst) for dst, src in net._conns.items()]
     pairs += [
         ((None, src[1]) if src[0] is None else src, (None, "out", name))
         for name, src in net._outputs.items()
     ]
+    return pairs
+
+
+def _unify_edges(pairs: list, shapes: dict, owner: str) -> bool:
+    changed = False
     for src, dst in pairs:
         a, b = shapes.get(src), shapes.get(dst)
         try:
