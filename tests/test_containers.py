@@ -645,6 +645,16 @@ def test_inference_runs_both_ways_to_a_fixed_point():
     assert I(graph, "ArraysDimensions")[("b", "Weights")] == (5, 3)
 
 
+@pytest.mark.parametrize("depth", [60, 300])
+def test_inference_reaches_every_layer_of_a_deep_chain(depth):
+    down = ng.NetChain([ng.LinearLayer(3)] + ["Tanh"] * depth + [ng.LinearLayer(2)], Input=4)
+    assert I(down, "ArraysDimensions")[(depth + 1, "Weights")] == (2, 3)
+    assert ng.NetInitialize(down)(np.ones(4)).shape == (2,)
+    up = ng.NetChain(["Tanh"] * depth + [ng.LinearLayer(2, Input=3)])
+    assert I(up, "InputPorts") == {"Input": (3,)}
+    assert ng.NetExtract(up, (0, "Output")) == (3,)
+
+
 def test_a_given_array_fixes_channel_counts_in_both_directions():
     # a BN's 3-element Scaling fixes the chain input channels and the next conv's weights
     chain = ng.NetChain(
@@ -668,8 +678,8 @@ def test_a_given_array_fixes_channel_counts_in_both_directions():
             [ng.ConvolutionLayer(5, 3), "Ramp", ng.BatchNormalizationLayer(Scaling=np.ones(4))],
             Input=(2, 6, 6),
         ),
-        'layer 0 port "Output" (5, 4, 4)',
-        'layer 1 port "Input" (4, ...)',
+        '(5, 4, 4) is fed by layer 0 port "Output"',
+        '(4, ...) feeds layer 2 port "Input"',
     )
 
 
