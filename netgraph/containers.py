@@ -104,6 +104,8 @@ class NetGraph(Layer):
         hints = {k.name: v for k, v in shapes.items() if isinstance(k, NetSharedArray)}
         shapes = {k: v for k, v in shapes.items() if not isinstance(k, NetSharedArray)}
         given = {k: _variadic(given[k], k, conns) for k in given}
+        cls._check_layers(given)
+        _check_connected_ports(cls.__name__, given, conns, outputs)
         shared = _hoist_shared(given, shared)
         given = {k: _strip_shared(v) for k, v in given.items()}
         conns, outputs = dict(conns), dict(outputs)
@@ -141,13 +143,25 @@ class NetGraph(Layer):
         _shared_shapes(self, layers, hints, strict=True)
         return self
 
+    @classmethod
+    def _check_layers(cls, given: dict) -> None:
+        """Structural rules of the container kind on its layers (none for a graph)."""
+
     def _rebuild(
-        self, *, given=None, shapes=None, lrm=None, shared=None, array_error=NetShapeError
+        self,
+        *,
+        given=None,
+        shapes=None,
+        lrm=None,
+        shared=None,
+        array_error=NetShapeError,
+        conns=None,
+        outputs=None,
     ):
         return type(self)._build(
             self._given if given is None else given,
-            self._conns,
-            self._outputs,
+            self._conns if conns is None else conns,
+            self._outputs if outputs is None else outputs,
             {**self._port_given, **(shapes or {})},
             self._lrm if lrm is None else lrm,
             self._shared if shared is None else shared,
@@ -222,7 +236,10 @@ class NetGraph(Layer):
             if v is not None:
                 shared[n] = v
         given = {**self._given, key: layer}
-        return self._rebuild(given=given, shared=shared, array_error=NetArrayError)
+        conns, outputs = _without_automatic_ports(self._conns, self._outputs, key, layer)
+        return self._rebuild(
+            given=given, shared=shared, array_error=NetArrayError, conns=conns, outputs=outputs
+        )
 
     def _with_shared(self, name: str, value: Any) -> Layer:
         if name not in self._shared:
@@ -326,14 +343,18 @@ class NetChain(NetGraph):
         given = _layer_dict(layers, "NetChain")
         keys = list(given)
         edges = [(keys[i], keys[i + 1]) for i in range(len(keys) - 1)]
-        for k in keys[:-1]:
+        self._check_layers(given)
+        super().__init__(given, edges, **kwargs)
+
+    @classmethod
+    def _check_layers(cls, given: dict) -> None:
+        for k in list(given)[:-1]:
             if len(given[k].output_ports) != 1:
                 raise NetGraphError(
                     f"NetChain: layer {k!r} ({type(given[k]).__name__}) has "
                     f"{len(given[k].output_ports)} outputs; only the last layer of a chain may "
                     "have several. Use a NetGraph."
                 )
-        super().__init__(given, edges, **kwargs)
 
 
 # ---------------------------------------------------------------------- construction helpers
@@ -461,6 +482,54 @@ def _connect(layers: dict, sources: list, v: Any, edge: tuple, conns: dict, outp
                 "Join them with a CatenateLayer or TotalLayer."
             )
         conns[(key, port)] = src
+
+
+def _check_connected_ports(owner: str, layers: dict, conns: dict, outputs: dict) -> None:
+    """Every connection names ports its layers have (a layer replaced by NetReplacePart may
+    have other ports than the one it replaces)."""
+    for (key, port), src in conns.items():
+        names = [p.name for p in layers[key].input_ports]
+        if port not in names:
+            raise NetGraphError(
+                f"{owner}: {type(layers[key]).__name__} {key!r} has no input port {port!r}, "
+                f"which {_source_str(src)} is connected to." + did_you_mean(port, names)
+            )
+    ends = [(f"port {port!r} of layer {key!r}", src) for (key, port), src in conns.items()]
+    ends += [(f"NetPort({name!r})", src) for name, src in outputs.items()]
+    for target, (key, port) in ends:
+        if key is None:
+            continue
+        names = [p.name for p in layers[key].output_ports]
+        if port not in names:
+            raise NetGraphError(
+                f"{owner}: {type(layers[key]).__name__} {key!r} has no output port {port!r}, "
+                f"which is connected to {target}." + did_you_mean(port, names)
+            )
+
+
+def _without_automatic_ports(conns: dict, outputs: dict, key: Any, layer: Layer) -> tuple:
+    """The connections of a graph whose layer `key` becomes `layer`, less those that were only
+    made automatically for ports the new layer lacks: an input fed by the graph input of its
+    own name, an output exposed under its own name (numbered or not). They are made afresh for
+    the new layer's ports; any other connection to a missing port is reported by the build."""
+    ins = {p.name for p in layer.input_ports}
+    outs = {p.name for p in layer.output_ports}
+    conns = {
+        (k, p): src
+        for (k, p), src in conns.items()
+        if not (k == key and p not in ins and src == (None, p))
+    }
+    outputs = {
+        name: src
+        for name, src in outputs.items()
+        if not (src[0] == key and src[1] not in outs and _named_after(name, src[1]))
+    }
+    return conns, outputs
+
+
+def _named_after(name: str, port: str) -> bool:
+    """Is `name` the automatic graph-port name of `port` ("Output", "Output2")?"""
+    return name.startswith(port) and (name == port or name[len(port) :].isdigit())
 
 
 def _source_str(src: tuple) -> str:
