@@ -75,7 +75,9 @@ def forward(x: np.ndarray, p: dict = P, eps: float = EPS, act=np.tanh, bn: bool 
 
 def snapshot(net: ng.Layer) -> tuple:
     arrays = I(net, "Arrays")
-    return repr(net), {k: (v.dtype, v.tobytes()) for k, v in arrays.items()}
+    return repr(net), {
+        k: v if v is ng.Automatic else (v.dtype, v.tobytes()) for k, v in arrays.items()
+    }
 
 
 def raises(error: type, call, *words: str) -> str:
@@ -256,6 +258,60 @@ def test_replace_a_whole_nested_container_and_the_net_input():
     assert I(open_net, "ArraysDimensions")[("block", 0, "Weights")] == (4, None)
     sized = ng.NetReplacePart(open_net, "Input", 7)
     assert I(sized, "ArraysDimensions")[("block", 0, "Weights")] == (4, 7)
+
+
+def test_a_replacement_with_other_ports_gets_graph_ports_as_at_construction():
+    chain = ng.NetChain([ng.LinearLayer(3), ng.LinearLayer(2)], Input=3)
+    with_loss = ng.NetReplacePart(chain, {-1: ng.MeanSquaredLossLayer()})
+    assert I(with_loss, "InputPorts") == {"Input": (3,), "Target": (3,)}
+    assert I(with_loss, "OutputPorts") == {"Loss": ()}
+    back = ng.NetReplacePart(with_loss, {-1: ng.LinearLayer(2)})
+    assert (I(back, "InputPorts"), I(back, "OutputPorts")) == ({"Input": (3,)}, {"Output": (2,)})
+    net = ng.NetInitialize(ng.NetReplacePart(with_loss, {(0, "Weights"): np.eye(3)}))
+    x, t = np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0, 5.0])
+    loss = net({"Input": x, "Target": t}, WorkingPrecision="Real64")
+    np.testing.assert_allclose(loss, np.mean((x - t) ** 2), rtol=1e-12)  # zero biases
+
+
+@pytest.mark.parametrize(
+    "net, rules, words",
+    [
+        (
+            ng.NetGraph({"a": ng.LinearLayer(3), "b": ng.LinearLayer(2)}, [("a", "b")], Input=3),
+            {"a": ng.MeanSquaredLossLayer()},
+            ["'a' has no output port 'Output'", "port 'Input' of layer 'b'", '"Loss"'],
+        ),
+        (
+            ng.NetGraph(
+                {"a": 2, "b": 2, "cat": ng.CatenateLayer()}, [(["a", "b"], "cat")], Input=3
+            ),
+            {"cat": ng.LinearLayer(2)},
+            ["'cat' has no input port 'Input1'", "'a'"],
+        ),
+        (
+            ng.NetGraph(
+                {"a": 3, "loss": ng.MeanSquaredLossLayer()},
+                [
+                    ("a", ng.NetPort("loss", "Input")),
+                    (ng.NetPort("t"), ng.NetPort("loss", "Target")),
+                ],
+                Input=3,
+            ),
+            {"loss": ng.LinearLayer(2)},
+            ["'loss' has no input port 'Target'", "NetPort('t')"],
+        ),
+        (
+            ng.NetChain([ng.LinearLayer(3), ng.LinearLayer(2)], Input=3),
+            {0: ng.NetGraph({"p": 2, "q": 3}, [])},
+            ["layer 0 (NetGraph) has 2 outputs"],
+        ),
+    ],
+    ids=["a used output", "a variadic layer's inputs", "an explicit input", "a chain link"],
+)
+def test_a_replacement_that_drops_a_connected_port_is_an_error(net, rules, words):
+    before = snapshot(net)
+    raises(ng.NetGraphError, lambda: ng.NetReplacePart(net, rules), *words)
+    assert snapshot(net) == before
 
 
 # ---------------------------------------------------------------------- NetPortGradient
