@@ -154,8 +154,22 @@ def _three_layers(rng):
             Input=4,
         ),
         lambda f, l: ng.NetGraph({"a": f, "b": "Ramp", "c": l}, {"a": "b", "b": "c"}, Input=4),
+        lambda f, l: ng.NetGraph(
+            [f, "Ramp", l],
+            [(0, ng.NetPort(1, "Input")), (ng.NetPort(-2, "Output"), ng.NetPort(-1, "Input"))],
+            Input=4,
+        ),
     ],
-    ids=["path", "pairs", "positions", "negative", "mixed", "graph ports", "dict of edges"],
+    ids=[
+        "path",
+        "pairs",
+        "positions",
+        "negative",
+        "mixed",
+        "graph ports",
+        "dict of edges",
+        "inner ports by position",
+    ],
 )
 def test_edge_forms_of_one_chain(build):
     rng = np.random.default_rng(3)
