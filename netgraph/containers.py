@@ -782,19 +782,7 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
                         {**given_shapes, **array_hints}, array_error
                     )
                 except NetError as exc:
-                    message = f"in layer {key!r}: {exc}"
-                    note = _context_note(key, given[key], touching[key], shapes)
-                    if note:
-                        message = message.rstrip(".") + note + "."
-                    uses = sorted({n for *_, n in _shared_uses(given[key]) if known.get(n)})
-                    if uses:  # a shape that came from another use of a shared array
-                        message = message.rstrip(".") + "".join(
-                            f"; shared array {n!r} has shape {S.fmt(known[n])} from its value or "
-                            "another use"
-                            for n in uses
-                        )
-                        message += "."
-                    raise type(exc)(message) from None
+                    raise _in_context(exc, key, given[key], touching[key], shapes, known) from None
                 changed = True
             for p in ports:
                 if shapes[(key, p)] != layer.port_shape(p):
@@ -807,9 +795,12 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
     return layers, port_shapes
 
 
-def _context_note(key: Any, layer: Layer, pairs: list, shapes: dict) -> str:
-    """Where the shapes a layer could not take came from: the other end of each edge that
-    told it more than it knew on its own."""
+def _in_context(
+    exc: NetError, key: Any, layer: Layer, pairs: list, shapes: dict, known: dict
+) -> NetError:
+    """A layer's error in a graph: prefixed with its key, and followed by what the graph told
+    it: the other end of each edge that brought a shape it did not know on its own, and the
+    shapes its shared arrays got from their values or other uses."""
     told = []
     for src, dst in pairs:
         mine, other = (src, dst) if src[0] == key else (dst, src)
@@ -817,7 +808,14 @@ def _context_note(key: Any, layer: Layer, pairs: list, shapes: dict) -> str:
         if shape is not None and shape != layer.port_shape(mine[1]):
             verb = "feeds" if mine is src else "is fed by"
             told.append(f'its "{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}')
-    return f"; {'; '.join(told)}" if told else ""
+    for name in sorted({n for *_, n in _shared_uses(layer) if known.get(n)}):
+        told.append(
+            f"shared array {name!r} has shape {S.fmt(known[name])} from its value or another use"
+        )
+    message = f"in layer {key!r}: {exc}"
+    if told:
+        message = message.rstrip(".") + "; " + "; ".join(told) + "."
+    return type(exc)(message)
 
 
 def _edge_pairs(net: NetGraph) -> list:
