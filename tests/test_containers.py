@@ -718,7 +718,7 @@ def test_a_given_array_fixes_channel_counts_in_both_directions():
                 [(["a", "b"], "t")],
                 Input=4,
             ),
-            ["'t'", '"Input1" (2,)', '"Input2" (3,)'],
+            ["'t'", "\"Input1\" (2,) is fed by layer 'a'", "\"Input2\" (3,) is fed by layer 'b'"],
         ),
     ],
     ids=["layer to layer", "graph output", "graph input", "total of two sizes"],
