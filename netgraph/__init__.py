@@ -20,7 +20,8 @@ from .errors import (
     NetTrainError,
 )
 from .information import Information
-from .containers import NetChain, NetGraph, NetInsertSharedArrays
+from .containers import NetChain, NetGraph
+from .sharing import NetInsertSharedArrays
 from .files import Export, Import
 from .initialize import NetInitialize
 from .layer import Layer  # noqa: I001  (core modules before the layer and training packages)

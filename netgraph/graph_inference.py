@@ -1,0 +1,121 @@
+"""Shape inference over a NetGraph: every layer's rule and every edge, swept to a fixed point."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import shapes as S
+from .errors import NetError, NetShapeError
+from .layer import Layer
+from .sharing import _knows_less, _shared_hints, _shared_shapes, _shared_uses
+
+if TYPE_CHECKING:
+    from .containers import NetGraph
+
+
+def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) -> tuple:
+    """Shapes of every port to a fixed point: every edge, then each layer's rule after the
+    edges that touch it, in sweeps alternately along the topological order (shapes flow down a
+    whole chain in one sweep) and against it (up a whole chain), until nothing changes.
+    The uses of a shared array are one array: what one use knows of its shape, all know."""
+    given = net._given
+    shapes: dict = {(None, p): graph_shapes.get(p) for p in net._inputs}
+    for p in net._outputs:
+        shapes[(None, "out", p)] = graph_shapes.get(p)
+    layers = dict(given)
+    for key, layer in layers.items():
+        for p in layer.input_ports + layer.output_ports:
+            shapes[(key, p.name)] = layer.port_shape(p.name)
+    owner = type(net).__name__
+    pairs = _edge_pairs(net)
+    touching: dict = {key: [] for key in net._order}
+    for src, dst in pairs:
+        for end in {src[0], dst[0]} - {None}:
+            touching[end].append((src, dst))
+    for sweep in range(max(50, 4 * len(layers))):  # a safety bound: unification is monotone
+        changed = _unify_edges(pairs, shapes, owner)
+        known = _shared_shapes(net, layers, hints, strict=False) if net._shared else {}
+        for key in net._order if sweep % 2 == 0 else reversed(net._order):
+            changed |= _unify_edges(touching[key], shapes, owner)
+            layer = layers[key]
+            ports = {p.name: shapes[(key, p.name)] for p in layer.input_ports + layer.output_ports}
+            if any(layer.port_shape(p) != s for p, s in ports.items()) or (
+                known and _knows_less(layer, known)
+            ):
+                given_shapes = {p: s for p, s in ports.items() if s is not None}
+                array_hints = _shared_hints(given[key], known)
+                try:
+                    layer = layers[key] = given[key]._with_port_shapes(
+                        {**given_shapes, **array_hints}, array_error
+                    )
+                except NetError as exc:
+                    raise _in_context(exc, key, given[key], touching[key], shapes, known) from None
+                changed = True
+            for p in ports:
+                if shapes[(key, p)] != layer.port_shape(p):
+                    shapes[(key, p)] = layer.port_shape(p)
+                    changed = True
+        if not changed:
+            break
+    port_shapes = {p: shapes[(None, p)] for p in net._inputs}
+    port_shapes.update({p: shapes[(None, "out", p)] for p in net._outputs})
+    return layers, port_shapes
+
+
+def _in_context(
+    exc: NetError, key: Any, layer: Layer, pairs: list, shapes: dict, known: dict
+) -> NetError:
+    """A layer's error in a graph: prefixed with its key, and followed by what the graph told
+    it: the other end of each edge that brought a shape it did not know on its own, and the
+    shapes its shared arrays got from their values or other uses."""
+    told = []
+    for src, dst in pairs:
+        mine, other = (src, dst) if src[0] == key else (dst, src)
+        shape = shapes.get(mine)
+        if shape is not None and shape != layer.port_shape(mine[1]):
+            verb = "feeds" if mine is src else "is fed by"
+            told.append(f'its "{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}')
+    for name in sorted({n for *_, n in _shared_uses(layer) if known.get(n)}):
+        told.append(
+            f"shared array {name!r} has shape {S.fmt(known[name])} from its value or another use"
+        )
+    message = f"in layer {key!r}: {exc}"
+    if told:
+        message = message.rstrip(".") + "; " + "; ".join(told) + "."
+    return type(exc)(message)
+
+
+def _edge_pairs(net: NetGraph) -> list:
+    """Every edge as (source port key, destination port key) in the shapes table."""
+    pairs = [((None, src[1]) if src[0] is None else src, dst) for dst, src in net._conns.items()]
+    pairs += [
+        ((None, src[1]) if src[0] is None else src, (None, "out", name))
+        for name, src in net._outputs.items()
+    ]
+    return pairs
+
+
+def _unify_edges(pairs: list, shapes: dict, owner: str) -> bool:
+    changed = False
+    for src, dst in pairs:
+        a, b = shapes.get(src), shapes.get(dst)
+        try:
+            new = S.unify(a, b)
+        except S.ShapeConflict as exc:
+            flatten = S.rank(b) == 1 and S.min_rank(a) > 1  # e.g. a conv feeding a LinearLayer
+            raise NetShapeError(
+                f"{owner}: incompatible shapes for the output of {_end(src)} {S.fmt(a)} and the "
+                f"input to {_end(dst)} {S.fmt(b)} ({exc})."
+                + (" Hint: put a FlattenLayer between them." if flatten else "")
+            ) from None
+        for k in (src, dst):
+            if shapes.get(k) != new:
+                shapes[k] = new
+                changed = True
+    return changed
+
+
+def _end(k: tuple) -> str:
+    if k[0] is None:
+        return f'NetPort("{k[-1]}")'
+    return f'layer {k[0]!r} port "{k[1]}"'
