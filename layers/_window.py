@@ -229,9 +229,12 @@ def conv_forward(
 #   dx             = col2im(dcols): every window element adds back into the pixel it was read from.
 # Garbage grid positions meet zeros in dy, so they add nothing to dW, db or dx.
 def conv_backward(
-    cache: ConvCache, dy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    cache: ConvCache, dy: np.ndarray, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients ``(dx, dw, db)`` of `conv_forward` given ``dy = dL/dy``; `db` is None without bias.
+
+    With ``need_dx=False`` (the input is training data) dx is None and its product and
+    col2im, about half the backward's work, are skipped.
 
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
     >>> y, cache = conv_forward(x, np.ones((1, 1, 2, 2)), None, (2, 2), ((0, 0), (0, 0)), (1, 1))
@@ -259,6 +262,8 @@ def conv_backward(
     dw = np.matmul(cols, dy_t.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(w.shape)
     d_cols = cols  # the columns are spent: their buffer takes d_cols, and their stamp goes
     _local.stamps.pop(id(cols.base), None)
+    if not need_dx:
+        return None, dw, db
     w_t = w.reshape(groups, n // groups, -1).transpose(0, 2, 1)
     if n == groups:  # one output channel per group: an outer product, 4x faster than matmul's
         np.multiply(w_t, dy_t, out=d_cols)

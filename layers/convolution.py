@@ -224,8 +224,9 @@ class ConvolutionLayer(_WindowLayer):
         # y = W * x + b (cross-correlation): dx is the transposed convolution of dy with W,
         # dW correlates dy with x's windows, db sums dy over the batch and positions.
         dy = self._to_channels_first(d_outputs["Output"])
-        dx, dw, db = W.conv_backward(cache, dy)
-        return {"Input": self._from_channels_first(dx)}, {"Weights": dw, "Biases": db}
+        dx, dw, db = W.conv_backward(cache, dy, need_dx=ctx.input_grads)
+        dx = None if dx is None else self._from_channels_first(dx)
+        return {"Input": dx}, {"Weights": dw, "Biases": db}
 
 
 class PoolingLayer(_WindowLayer):

@@ -424,7 +424,8 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
                     p: (forced[p][lo:hi] if p in forced else np.ones_like(o))
                     for p, o in out.items()
                 }
-                d_in, d_arr = run_backward(plan, tape, d_out)
+                wants_inputs = any(what == "input" for _, what, _ in request[1])
+                d_in, d_arr = run_backward(plan, tape, d_out, input_grads=wants_inputs)
                 _check_finite_gradients(d_in, d_arr)
                 in_grads.append(d_in)
                 for aid, g in d_arr.items():

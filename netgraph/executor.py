@@ -8,7 +8,7 @@ An array id is the array's path tuple, e.g. `("bn", "Scaling")`, or a NetSharedA
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ class Step:
     outputs: dict  # port -> slot
     arrays: dict  # array name -> array id
     free: tuple = ()  # slots no later step reads: dropped after this step
+    reads_net_inputs_only: bool = False  # every input is one of the net's own input ports
 
 
 @dataclass
@@ -66,8 +67,10 @@ class Plan:
         for slot, i in last_use.items():
             if slot not in keep:
                 frees.setdefault(i, []).append(slot)
+        net_inputs = set(self.inputs.values())
         for i, step in enumerate(self.steps):
             step.free = tuple(frees.get(i, ()))
+            step.reads_net_inputs_only = all(s in net_inputs for s in step.inputs.values())
         return self
 
 
@@ -131,8 +134,12 @@ def _located(exc: NetError, step: Step) -> NetError:
     return type(exc)(f'in layer "{where}": {exc}')
 
 
-def run_backward(plan: Plan, tape: list, d_outputs: dict):
+def run_backward(plan: Plan, tape: list, d_outputs: dict, input_grads: bool = True):
     """Back-propagate output gradients. Returns (input-port gradients, array-id gradients).
+
+    With `input_grads` False (training: the inputs are data) the layers reading only the net's
+    inputs are told so through `ctx.input_grads` and may skip that work; the net's input-port
+    gradients are then not computed.
 
     Gradients add up where a slot fans out to several readers and where a shared array is
     used by several steps. The tape is consumed: each step's entry (its cache) and its output
@@ -155,6 +162,8 @@ def run_backward(plan: Plan, tape: list, d_outputs: dict):
                 d_outs[p] = np.zeros(*out_shapes[p])
         for s in step.outputs.values():
             grads[s] = None
+        if not input_grads and step.reads_net_inputs_only:
+            ctx = replace(ctx, input_grads=False)
         d_ins, d_arrs = step.layer.backward(arrays, cache, d_outs, ctx)
         del cache
         for p, s in step.inputs.items():

@@ -72,6 +72,7 @@ class Context:
     training: bool = False
     need_grad: bool = False
     extra: dict = field(default_factory=dict)
+    input_grads: bool = True  # False in backward when no input of the layer needs a gradient
 
 
 def _option_error(layer_name: str, exc: ValidationError, valid: list[str]) -> NetOptionError:

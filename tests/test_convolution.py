@@ -249,3 +249,26 @@ def test_wrong_rank_data_names_the_port():
     conv = ng.NetInitialize(ng.ConvolutionLayer(2, 3, Input=(1, 8, 8)))
     with pytest.raises(ng.NetShapeError, match='port "Input".*rank 3'):
         conv(np.ones((8, 8)))
+
+
+def test_skipping_the_data_gradient_changes_no_array_gradient():
+    """Training never needs d(loss)/d(data): the executor tells the first layers so, and the
+    convolution skips its input-gradient product and col2im; array gradients are unchanged."""
+    from netgraph.executor import compile_plan, run_backward, run_forward
+    from netgraph.layer import Context
+
+    net = ng.NetInitialize(ng.NetChain([ng.ConvolutionLayer(3, 3, PaddingSize=1), "Tanh",
+                                        ng.ConvolutionLayer(2, 3)], Input=(2, 6, 6)))
+    x = np.random.default_rng(5).standard_normal((4, 2, 6, 6)).astype(np.float32)
+    plan = compile_plan(net)
+    values = net._array_values()
+    results = []
+    for input_grads in (True, False):
+        out, tape, _ = run_forward(plan, values, {"Input": x}, Context(need_grad=True), keep=True)
+        results.append(run_backward(plan, tape, {"Output": np.ones_like(out["Output"])},
+                                    input_grads=input_grads))
+    (d_in_all, d_arr_all), (d_in_none, d_arr_none) = results
+    assert d_in_all["Input"].shape == x.shape and d_in_none["Input"] is None
+    assert d_arr_all.keys() == d_arr_none.keys()
+    for aid in d_arr_all:
+        np.testing.assert_array_equal(d_arr_all[aid], d_arr_none[aid])

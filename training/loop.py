@@ -264,7 +264,9 @@ class Trainer:
         if not math.isfinite(loss):
             raise _Diverged(f"the loss became {loss}")
         grad = np.full(size, 1.0 / size, self.dtype)
-        _, d_arrays = run_backward(self.plan, tape, {p: grad for p in self.tnet.loss_ports})
+        _, d_arrays = run_backward(
+            self.plan, tape, {p: grad for p in self.tnet.loss_ports}, input_grads=False
+        )
         self.flat.gather(d_arrays)
         update = self.optimizer.compute_step(t, total)
         # The new arrays, checked as they will be stored before any is: a finite step can
