@@ -274,3 +274,33 @@ def test_mean_pool_counts_padding_as_zeros():
     np.testing.assert_array_equal(y[0, 0], [[1.0, 2.0], [2.0, 4.0]])  # 1, 2, 2 and 4 real pixels
     dx = pool_backward(cache, np.ones_like(y))
     np.testing.assert_array_equal(dx[0, 0], [[1.0, 0.5], [0.5, 0.25]])  # each window gives 1/4
+
+
+@pytest.mark.parametrize(
+    "shape, w_shape, pads, dilation, groups",
+    [
+        ((2, 3, 4, 4), (4, 3, 3, 3), ((1, 1), (1, 1)), (1, 1), 1),  # small image, pad 1
+        ((2, 4, 2, 2), (6, 2, 3, 3), ((2, 1), (1, 2)), (1, 1), 2),  # groups, asymmetric pads
+        ((1, 2, 2, 2), (2, 2, 2, 2), ((2, 2), (2, 1)), (2, 2), 1),  # dilation
+        ((1, 2, 2, 2, 2), (2, 1, 3, 3, 3), ((1, 1),) * 3, (1, 1, 1), 2),  # 3-D depthwise
+    ],
+)
+def test_stride_one_dx_on_small_images_matches_finite_differences(
+    shape, w_shape, pads, dilation, groups
+):
+    """Padding that more than doubles a small image routes dx through the transposed
+    convolution instead of col2im; it must be the same gradient."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(w_shape)
+    stride = (1,) * (len(shape) - 2)
+    y, cache = conv_forward(x, w, None, stride, pads, dilation, groups)
+    padded = np.prod([s + b + e for s, (b, e) in zip(shape[2:], pads)])
+    assert padded > 2 * np.prod(y.shape[2:])  # the case this test is about
+    dy = rng.standard_normal(y.shape)
+    dx, _, _ = conv_backward(cache, dy)
+
+    def loss():
+        return float(np.sum(conv_forward(x, w, None, stride, pads, dilation, groups)[0] * dy))
+
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=1e-6, atol=1e-8)
