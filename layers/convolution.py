@@ -173,7 +173,12 @@ class ConvolutionLayer(_WindowLayer):
         d = self._dims_hint(store)
         if d is None and store.rank("Weights") is not None:
             d = store.rank("Weights") - 2
-        if d is None:
+        if d is None:  # rank unknown: the channel axes are known all the same, (n, ...)
+            channel = -1 if o.interleaving else 0
+            store.link_dim("Output", channel, "Weights", 0)
+            per_group = store.dim("Weights", 1)
+            if per_group is not None:
+                store.set_dim("Input", channel, per_group * o.channel_groups, "the Weights")
             return
         if not 1 <= d <= 3:
             raise NetShapeError(

@@ -272,3 +272,14 @@ def test_skipping_the_data_gradient_changes_no_array_gradient():
     assert d_arr_all.keys() == d_arr_none.keys()
     for aid in d_arr_all:
         np.testing.assert_array_equal(d_arr_all[aid], d_arr_none[aid])
+
+
+@pytest.mark.parametrize("interleaving", [False, True])
+def test_output_channels_are_known_before_the_input_rank(interleaving):
+    """(n, ...) from n alone, so a following BatchNormalizationLayer knows its channel count."""
+    chain = ng.NetChain([ng.ConvolutionLayer(8, 3, Interleaving=interleaving),
+                         ng.BatchNormalizationLayer(Interleaving=interleaving)])
+    dims = ng.Information(chain, "ArraysDimensions")
+    assert dims[(1, "Scaling")] == (8,) and dims[(1, "MovingVariance")] == (8,)
+    expected = (..., 8) if interleaving else (8, ...)
+    assert ng.Information(ng.NetExtract(chain, 0), "OutputPorts")["Output"] == expected
