@@ -336,3 +336,14 @@ def check_layer(
     if export:
         _check_export(randomized, x, tmp_path)
     return net
+
+
+def raises(error: type, call, *words: str) -> str:
+    """Run `call`, expecting exactly the NetError subclass `error` with every one of `words` in
+    its message; returns the message."""
+    with pytest.raises(ng.NetError) as info:
+        call()
+    assert type(info.value) is error, f"{type(info.value).__name__}: {info.value}"
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+    return str(info.value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from layer_check import raises
 
 import netgraph as ng
 
@@ -78,15 +79,6 @@ def snapshot(net: ng.Layer) -> tuple:
     return repr(net), {
         k: v if v is ng.Automatic else (v.dtype, v.tobytes()) for k, v in arrays.items()
     }
-
-
-def raises(error: type, call, *words: str) -> str:
-    with pytest.raises(ng.NetError) as info:
-        call()
-    assert type(info.value) is error, f"{type(info.value).__name__}: {info.value}"
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
-    return str(info.value)
 
 
 # -------------------------------------------------------------------------- NetExtract

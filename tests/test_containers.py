@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layer_check import check_gradients
+from layer_check import check_gradients, raises
 
 import netgraph as ng
 
@@ -31,15 +31,6 @@ def linear(rng: np.random.Generator, n: int, n_in: int) -> tuple[ng.LinearLayer,
 
 def ports(net: ng.Layer) -> tuple[dict, dict]:
     return I(net, "InputPorts"), I(net, "OutputPorts")
-
-
-def raises(error: type, call, *words: str) -> str:
-    with pytest.raises(ng.NetError) as info:
-        call()
-    assert type(info.value) is error, f"{type(info.value).__name__}: {info.value}"
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
-    return str(info.value)
 
 
 # --------------------------------------------------------------------------- NetChain

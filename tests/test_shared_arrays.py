@@ -10,8 +10,7 @@ two shapes in one chain); the container forms are here.
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from layer_check import check_gradients
+from layer_check import check_gradients, raises
 
 import netgraph as ng
 
@@ -22,15 +21,6 @@ W = ng.NetSharedArray("w")
 
 def rounded(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return rng.normal(size=shape).astype(np.float32).astype(F64)
-
-
-def raises(error: type, call, *words: str) -> str:
-    with pytest.raises(ng.NetError) as info:
-        call()
-    assert type(info.value) is error, f"{type(info.value).__name__}: {info.value}"
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
-    return str(info.value)
 
 
 def tied(rng: np.random.Generator):
