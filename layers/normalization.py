@@ -81,7 +81,7 @@ class BatchNormalizationLayer(Layer):
         x3 = view3(x, interleaving)
         y, y3 = empty_like3(x, interleaving)
         if ctx.mode == "Train":
-            cache, state = self._forward_train(arrays, x3, y3, ctx)
+            cache, state = self._forward_train(arrays, x3, y3, ctx, x.shape)
         else:
             cache, state = self._forward_test(arrays, x3, y3)
         return {"Output": y}, cache, state
@@ -95,12 +95,15 @@ class BatchNormalizationLayer(Layer):
         affine_into(y3, x3, scale, shift)
         return ("Test", x3, inv_std, scale), None
 
-    def _forward_train(self, arrays: dict, x3: np.ndarray, y3: np.ndarray, ctx: Context):
+    def _forward_train(
+        self, arrays: dict, x3: np.ndarray, y3: np.ndarray, ctx: Context, shape: tuple
+    ):
         count = x3.shape[0] * x3.shape[2]  # values per channel
         if ctx.training and count == 1:
             raise NetTrainError(
                 "BatchNormalizationLayer: this training batch gives each channel a single value "
-                f"(input shape {x3.shape}), so its variance is 0 and nothing can be learnt. "
+                f"(a batch of shape {shape}), so its variance "
+                "is 0 and nothing can be learnt. "
                 "Use a larger BatchSize (>= 2)."
             )
         # Two passes, totals in float64: mu first; then the centred d = x - mu (in the input

@@ -7,13 +7,14 @@ result does not depend on traversal order and the same seed always gives the sam
 from __future__ import annotations
 
 import math
+import os
 import zlib
 from typing import Any
 
 import numpy as np
 
 from . import shapes as S
-from .errors import NetOptionError, NetShapeError, did_you_mean
+from .errors import NetArrayError, NetOptionError, NetShapeError, did_you_mean
 from .layer import Layer
 from .values import All, Automatic, NetSharedArray
 
@@ -71,6 +72,26 @@ def init_array(init: str, shape: tuple, method: str, dist: str, rng) -> np.ndarr
     return (rng.standard_normal(shape) * std).astype(np.float32)
 
 
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no limit known
+        return None
+
+
+def _check_size(shape: tuple, where: str) -> None:
+    """Refuse an array larger than a quarter of the machine's memory (a mistyped shape, most
+    likely), with a clear error instead of a MemoryError from deep inside numpy."""
+    size = math.prod(shape) * 4
+    memory = _memory_bytes()
+    if memory is not None and size > memory // 4:
+        raise NetArrayError(
+            f"Cannot initialize {where} of shape {tuple(shape)}: it needs {size / 2**30:.1f} GiB, "
+            f"more than a quarter of this machine's {memory / 2**30:.1f} GiB of memory. "
+            "Check the shapes given (Input=, layer sizes)."
+        )
+
+
 def NetInitialize(  # noqa: N802 (Wolfram's name)
     net: Layer,
     which: Any = Automatic,
@@ -119,6 +140,7 @@ def NetInitialize(  # noqa: N802 (Wolfram's name)
         if not S.is_known(shape):
             unknown.append(f"{where} {S.fmt(shape)}")
             continue
+        _check_size(shape, where)
         new[aid] = init_array(init, tuple(shape), method, dist, array_rng(RandomSeeding, aid))
     if unknown:
         raise NetShapeError(

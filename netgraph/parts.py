@@ -187,7 +187,11 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
     if key is not None:
         if not rest:
             return net._with_child(key, value)
-        return net._with_child(key, _replace(net._given_child(key), rest, value, full))
+        try:
+            inner = _replace(net._given_child(key), rest, value, full)
+        except NetError as exc:  # name where in the net the replacement failed
+            raise type(exc)(f"in layer {key!r}: {exc}") from None
+        return net._with_child(key, inner)
     kind = _leaf_part_kind(net, head)
     if kind is None or rest:
         raise _unknown_part(net, head if kind is None else rest[0], full)

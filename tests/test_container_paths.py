@@ -474,3 +474,14 @@ def test_a_multiplier_path_that_names_nothing_is_an_error(key, error, words):
             TrainingProgressReporting=None,
         )
     assert type(info.value) is error and words in str(info.value)
+
+
+def test_a_failed_deep_replacement_names_the_layer():
+    chain = ng.NetChain({"lin": ng.LinearLayer(3), "bn": ng.BatchNormalizationLayer()}, Input=2)
+    message = raises(
+        ng.NetArrayError,
+        lambda: ng.NetReplacePart(chain, {("lin", "Biases"): [1] * 4}),
+        "in layer 'lin'",
+        "Biases",
+    )
+    assert "(4,)" in message

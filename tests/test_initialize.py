@@ -241,3 +241,9 @@ def test_bad_options(kwargs, match):
 def test_bad_second_argument():
     with pytest.raises(ng.NetOptionError, match="All"):
         ng.NetInitialize(_Dense(3, Input=2), "All")
+
+
+def test_an_absurdly_large_array_is_refused_before_any_allocation():
+    layer = ng.LinearLayer(10**6, Input=10**6)  # 4e12 bytes of Weights
+    with pytest.raises(ng.NetArrayError, match=r'"Weights".*GiB'):
+        ng.NetInitialize(layer)
