@@ -548,7 +548,7 @@ def _first_nonfinite_step(plan, values, inputs, ctx):
     for step in plan.steps:
         arrays = {name: values[aid] for name, aid in step.arrays.items()}
         ins = {
-            p: (slots[s] if type(s) is int else [slots[i] for i in s])
+            p: slots[s]
             for p, s in step.inputs.items()
         }
         outs, _, _ = step.layer.forward(arrays, ins, ctx)

@@ -22,7 +22,7 @@ from .values import NetSharedArray
 class Step:
     layer: Layer
     path: tuple
-    inputs: dict  # port -> slot, or a list of slots for a list-taking port
+    inputs: dict  # port -> slot
     outputs: dict  # port -> slot
     arrays: dict  # array name -> array id
     free: tuple = ()  # slots no later step reads: dropped after this step
@@ -60,8 +60,7 @@ class Plan:
         last_use: dict[int, int] = {}
         for i, step in enumerate(self.steps):
             for s in step.inputs.values():
-                for slot in s if isinstance(s, list) else (s,):
-                    last_use[slot] = i
+                last_use[s] = i
         keep = set(self.outputs.values())
         frees: dict[int, list] = {}
         for slot, i in last_use.items():
@@ -104,7 +103,7 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
     for step in plan.steps:
         arrays = {name: values[aid] for name, aid in step.arrays.items()}
         ins = {
-            p: (slots[s] if type(s) is int else [slots[i] for i in s])
+            p: slots[s]
             for p, s in step.inputs.items()
         }
         c = ctx
@@ -170,11 +169,7 @@ def run_backward(plan: Plan, tape: list, d_outputs: dict, input_grads: bool = Tr
             g = d_ins.get(p)
             if g is None:
                 continue
-            if type(s) is int:
-                grads[s] = g if grads[s] is None else grads[s] + g
-            else:
-                for slot, gi in zip(s, g):
-                    grads[slot] = gi if grads[slot] is None else grads[slot] + gi
+            grads[s] = g if grads[s] is None else grads[s] + g
         for name, g in d_arrs.items():
             aid = step.arrays[name]
             d_arrays[aid] = g if aid not in d_arrays else d_arrays[aid] + g

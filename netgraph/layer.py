@@ -38,11 +38,11 @@ class LayerOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Port:
-    """A declared port. `dtype` "Integer" marks class-index ports; `is_list` takes a list."""
+    """A declared port. `dtype` "Integer" marks class-index ports. Layers taking several inputs
+    declare numbered ports Input1..InputN (see `variadic_inputs`), never a list-valued port."""
 
     name: str
     dtype: str = "Real"
-    is_list: bool = False
 
 
 @dataclass(frozen=True)

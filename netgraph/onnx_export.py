@@ -119,7 +119,7 @@ def _convert(g: OnnxGraph, step, slots: dict) -> None:
             + "."
         )
     ins = {
-        p: (slots[s] if type(s) is int else [slots[i] for i in s]) for p, s in step.inputs.items()
+        p: slots[s] for p, s in step.inputs.items()
     }
     outs = convert(g, step, ins, where)
     for port, slot in step.outputs.items():
