@@ -25,8 +25,11 @@ print("test mode, channel means of the output:", y.mean(axis=(1, 2)).round(4))
 # "Train" mode normalizes with the batch's own statistics; the net does not change.
 batch = np.random.default_rng(0).normal(5.0, 3.0, size=(8, 3, 4, 4)).astype(np.float32)
 yt = bn(batch, NetEvaluationMode="Train")
-print("train mode, per-channel mean/std:", yt.mean(axis=(0, 2, 3)).round(4),
-      yt.std(axis=(0, 2, 3)).round(4))
+print(
+    "train mode, per-channel mean/std:",
+    yt.mean(axis=(0, 2, 3)).round(4),
+    yt.std(axis=(0, 2, 3)).round(4),
+)
 
 # The hand formula of the reference page, from the extracted arrays.
 s, b, m, v = (ng.NetExtract(bn, k) for k in ("Scaling", "Biases", "MovingMean", "MovingVariance"))

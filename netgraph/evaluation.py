@@ -547,10 +547,7 @@ def _first_nonfinite_step(plan, values, inputs, ctx):
         slots[s] = inputs[port]
     for step in plan.steps:
         arrays = {name: values[aid] for name, aid in step.arrays.items()}
-        ins = {
-            p: slots[s]
-            for p, s in step.inputs.items()
-        }
+        ins = {p: slots[s] for p, s in step.inputs.items()}
         outs, _, _ = step.layer.forward(arrays, ins, ctx)
         for p, s in step.outputs.items():
             slots[s] = outs[p]

@@ -102,10 +102,7 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
     modes = ctx.extra.get("modes")
     for step in plan.steps:
         arrays = {name: values[aid] for name, aid in step.arrays.items()}
-        ins = {
-            p: slots[s]
-            for p, s in step.inputs.items()
-        }
+        ins = {p: slots[s] for p, s in step.inputs.items()}
         c = ctx
         if modes and step.path in modes:
             c = Context(modes[step.path], ctx.dtype, ctx.rng, ctx.training, ctx.need_grad, {})

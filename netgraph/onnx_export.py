@@ -118,9 +118,7 @@ def _convert(g: OnnxGraph, step, slots: dict) -> None:
             + ", ".join(sorted(CONVERTERS))
             + "."
         )
-    ins = {
-        p: slots[s] for p, s in step.inputs.items()
-    }
+    ins = {p: slots[s] for p, s in step.inputs.items()}
     outs = convert(g, step, ins, where)
     for port, slot in step.outputs.items():
         slots[slot] = outs[port]

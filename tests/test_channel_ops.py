@@ -4,10 +4,10 @@ reduction path (long runs, short runs, chunked runs, rows blocked)."""
 
 import numpy as np
 import pytest
-from netgraph.layers._channel_ops import RUN, channel_dots, channel_sums, per_channel, view3
 
 import netgraph as ng
 from netgraph.layer import Context
+from netgraph.layers._channel_ops import RUN, channel_dots, channel_sums, per_channel, view3
 
 EPS = 0.001
 

@@ -257,16 +257,23 @@ def test_skipping_the_data_gradient_changes_no_array_gradient():
     from netgraph.executor import compile_plan, run_backward, run_forward
     from netgraph.layer import Context
 
-    net = ng.NetInitialize(ng.NetChain([ng.ConvolutionLayer(3, 3, PaddingSize=1), "Tanh",
-                                        ng.ConvolutionLayer(2, 3)], Input=(2, 6, 6)))
+    net = ng.NetInitialize(
+        ng.NetChain(
+            [ng.ConvolutionLayer(3, 3, PaddingSize=1), "Tanh", ng.ConvolutionLayer(2, 3)],
+            Input=(2, 6, 6),
+        )
+    )
     x = np.random.default_rng(5).standard_normal((4, 2, 6, 6)).astype(np.float32)
     plan = compile_plan(net)
     values = net._array_values()
     results = []
     for input_grads in (True, False):
         out, tape, _ = run_forward(plan, values, {"Input": x}, Context(need_grad=True), keep=True)
-        results.append(run_backward(plan, tape, {"Output": np.ones_like(out["Output"])},
-                                    input_grads=input_grads))
+        results.append(
+            run_backward(
+                plan, tape, {"Output": np.ones_like(out["Output"])}, input_grads=input_grads
+            )
+        )
     (d_in_all, d_arr_all), (d_in_none, d_arr_none) = results
     assert d_in_all["Input"].shape == x.shape and d_in_none["Input"] is None
     assert d_arr_all.keys() == d_arr_none.keys()
@@ -277,8 +284,12 @@ def test_skipping_the_data_gradient_changes_no_array_gradient():
 @pytest.mark.parametrize("interleaving", [False, True])
 def test_output_channels_are_known_before_the_input_rank(interleaving):
     """(n, ...) from n alone, so a following BatchNormalizationLayer knows its channel count."""
-    chain = ng.NetChain([ng.ConvolutionLayer(8, 3, Interleaving=interleaving),
-                         ng.BatchNormalizationLayer(Interleaving=interleaving)])
+    chain = ng.NetChain(
+        [
+            ng.ConvolutionLayer(8, 3, Interleaving=interleaving),
+            ng.BatchNormalizationLayer(Interleaving=interleaving),
+        ]
+    )
     dims = ng.Information(chain, "ArraysDimensions")
     assert dims[(1, "Scaling")] == (8,) and dims[(1, "MovingVariance")] == (8,)
     expected = (..., 8) if interleaving else (8, ...)

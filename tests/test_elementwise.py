@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 from layer_check import check_gradients, check_layer
-from netgraph.layers.elementwise import erfc
 
 import netgraph as ng
+from netgraph.layers.elementwise import erfc
 
 SELU_LAMBDA = 1.0507009873554804934193349852946  # Klambauer et al. 2017
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -268,6 +268,8 @@ def test_output_only_derivatives_do_not_keep_the_input(name):
     assert not any(part is x for part in cache)
     d_x = layer.backward({}, cache, {"Output": np.ones_like(x)}, Context())[0]["Input"]
     h = 1e-3
-    finite = (layer(x.astype(np.float64) + h, WorkingPrecision="Real64")
-              - layer(x.astype(np.float64) - h, WorkingPrecision="Real64")) / (2 * h)
+    finite = (
+        layer(x.astype(np.float64) + h, WorkingPrecision="Real64")
+        - layer(x.astype(np.float64) - h, WorkingPrecision="Real64")
+    ) / (2 * h)
     np.testing.assert_allclose(d_x, finite, rtol=1e-3)

@@ -413,8 +413,14 @@ def test_bad_sub_option_values_are_refused_before_training(sub_options, words):
     net = ng.LinearLayer(2, Input=3)
     x = np.ones((4, 3))
     with pytest.raises(ng.NetOptionError, match=words):
-        ng.NetTrain(net, (x, np.ones((4, 2))), Method=("SGD", sub_options), MaxTrainingRounds=1,
-                    BatchSize=4, TrainingProgressReporting=None)
+        ng.NetTrain(
+            net,
+            (x, np.ones((4, 2))),
+            Method=("SGD", sub_options),
+            MaxTrainingRounds=1,
+            BatchSize=4,
+            TrainingProgressReporting=None,
+        )
 
 
 @pytest.mark.parametrize("patience", ["a", -1, 1.5])
@@ -422,5 +428,11 @@ def test_bad_patience_is_refused(patience):
     net = ng.LinearLayer(2, Input=3)
     x = np.ones((4, 3))
     with pytest.raises(ng.NetOptionError, match="Patience"):
-        ng.NetTrain(net, (x, np.ones((4, 2))), MaxTrainingRounds=1, TrainingProgressReporting=None,
-                    BatchSize=4, TrainingStoppingCriterion={"Patience": patience})
+        ng.NetTrain(
+            net,
+            (x, np.ones((4, 2))),
+            MaxTrainingRounds=1,
+            TrainingProgressReporting=None,
+            BatchSize=4,
+            TrainingStoppingCriterion={"Patience": patience},
+        )

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from netgraph.layers._window import (
     conv_backward,
     conv_forward,

@@ -98,8 +98,12 @@ def parse_options(options: dict) -> dict:
 
 
 def _is_amount(v: Any) -> bool:
-    return (not isinstance(v, bool) and isinstance(v, (int, float, np.number))
-            and math.isfinite(v) and v >= 0)
+    return (
+        not isinstance(v, bool)
+        and isinstance(v, (int, float, np.number))
+        and math.isfinite(v)
+        and v >= 0
+    )
 
 
 def stopping_rule(option: Any) -> dict | None:
@@ -139,8 +143,13 @@ def stopping_rule(option: Any) -> dict | None:
     imp = rule["Improvement"]
     if _is_amount(imp):
         imp = ("AbsoluteChange", imp)
-    if not (isinstance(imp, tuple) and len(imp) == 2 and isinstance(imp[0], str)
-            and imp[0] in ("AbsoluteChange", "RelativeChange") and _is_amount(imp[1])):
+    if not (
+        isinstance(imp, tuple)
+        and len(imp) == 2
+        and isinstance(imp[0], str)
+        and imp[0] in ("AbsoluteChange", "RelativeChange")
+        and _is_amount(imp[1])
+    ):
         raise NetOptionError(
             'TrainingStoppingCriterion "Improvement" should be ("AbsoluteChange", v) or '
             f'("RelativeChange", v) with a finite v >= 0, got {imp!r}.'

@@ -99,8 +99,11 @@ def parse_method(method: Any, learning_rate: Any) -> tuple[str, dict]:
         if not math.isfinite(value):
             raise NetOptionError(f"{key} should be a finite number, got {value!r}.")
     for key in ("L2Regularization", "GradientClipping"):
-        if options[key] is not None and options[key] < 0 or key == "GradientClipping" and (
-            options[key] == 0
+        if (
+            options[key] is not None
+            and options[key] < 0
+            or key == "GradientClipping"
+            and (options[key] == 0)
         ):
             raise NetOptionError(f"{key} should be > 0 (or 0/None for none), got {options[key]!r}.")
     if options["LearningRate"] <= 0:

@@ -1,0 +1,1 @@
+"""netgraph.layers: one module per layer family."""

@@ -1,0 +1,1 @@
+"""netgraph.training: data forms, losses, optimizers and the NetTrain loop."""
