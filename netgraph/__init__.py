@@ -37,6 +37,7 @@ from netgraph.layers.merge import CatenateLayer, ThreadingLayer, TotalLayer
 from netgraph.layers.structural import DropoutLayer, FlattenLayer, ReshapeLayer, SoftmaxLayer
 
 from netgraph.training.loop import NetTrain
+from netgraph.training.netmeasurements import NetMeasurements
 from netgraph.training.results import NetTrainResults
 
 __version__ = "0.1.0"
@@ -66,6 +67,7 @@ __all__ = [
     "NetChain",
     "NetGraph",
     "NetInsertSharedArrays",
+    "NetMeasurements",
     "NetDataError",
     "NetError",
     "NetExtract",

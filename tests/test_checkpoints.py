@@ -196,19 +196,19 @@ def test_ctrl_c_during_validation_resumes_without_repeating_the_round(monkeypatc
     the evaluation): the resumed run closes round 2 and goes on with round 3."""
     from netgraph.training.loop import Trainer
 
-    original = Trainer.evaluate_loss
+    original = Trainer.evaluate
     calls = {"n": 0}
 
-    def evaluate_loss(self, data):
+    def evaluate(self, data):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
         return original(self, data)
 
-    monkeypatch.setattr(Trainer, "evaluate_loss", evaluate_loss)
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
     with pytest.raises(KeyboardInterrupt) as info:
         train(5)
-    monkeypatch.setattr(Trainer, "evaluate_loss", original)
+    monkeypatch.setattr(Trainer, "evaluate", original)
     path = checkpoint_path(str(info.value))
     try:
         assert_resumed_equals(train(5, ResumeFrom=path), uninterrupted)

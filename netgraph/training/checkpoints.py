@@ -88,6 +88,7 @@ def _payload(session) -> tuple[dict, dict]:
         "limit": session.limit,
         "history": session.history,
         "round_losses": session.round_losses,
+        "measurements": _measure_state(session),
         "best": {"loss": session.best["loss"], "round": session.best["round"]},
         "rng": {
             "shuffle": t.shuffle_rng.bit_generator.state,
@@ -97,6 +98,41 @@ def _payload(session) -> tuple[dict, dict]:
     metadata = {META_KEY: json.dumps(state, default=_json_default)}
     metadata.update(_net_metadata(session, tensors))
     return tensors, metadata
+
+
+def _measure_state(session) -> dict:
+    """The measurement sums (float64 arrays) as lists: the current round's and each round's."""
+
+    def plain(acc: dict) -> dict:
+        return {k: a.tolist() for k, a in acc.items()}
+
+    return {
+        "acc": plain(session.acc),
+        "Round": [plain(a) for a in session.measure_history["Round"]],
+        "Validation": [plain(a) for a in session.measure_history["Validation"]],
+    }
+
+
+def _read_measures(session, state: dict) -> dict:
+    """The checkpoint's measurement sums, checked against this run's measurements (a run with
+    other TrainingProgressMeasurements starts them afresh)."""
+    fresh = session.trainer.meter.new_acc()
+    saved = state.get("measurements")
+
+    def arrays(acc: dict) -> dict:
+        out = {k: np.asarray(acc[k], np.float64) for k in fresh}
+        if any(out[k].shape != fresh[k].shape for k in fresh):
+            raise KeyError("measurement shapes")
+        return out
+
+    try:
+        return {
+            "acc": arrays(saved["acc"]),
+            "Round": [arrays(a) for a in saved["Round"]],
+            "Validation": [arrays(a) for a in saved["Validation"]],
+        }
+    except (KeyError, TypeError, ValueError):
+        return {"acc": fresh, "Round": [], "Validation": []}
 
 
 def _json_default(value: Any):
@@ -288,6 +324,7 @@ def _read_state(session, state: dict, tensors: dict) -> dict:
         "limit": state["limit"],
         "history": history,
         "round_losses": [(float(loss), int(n)) for loss, n in state["round_losses"]],
+        "measurements": _read_measures(session, state),
         "permutation": permutation,
         "best": {
             "loss": float(state["best"]["loss"]),
@@ -314,6 +351,8 @@ def _apply(session, loaded: dict) -> None:
         session._monitor_best = loaded["monitor_best"]
     session.history = loaded["history"]
     session.round_losses = loaded["round_losses"]
+    session.acc = loaded["measurements"]["acc"]
+    session.measure_history = {k: loaded["measurements"][k] for k in ("Round", "Validation")}
     session.permutation = loaded["permutation"]
     session.best = loaded["best"]
     t.shuffle_rng.bit_generator.state = loaded["rng"]["shuffle"]

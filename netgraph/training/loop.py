@@ -24,8 +24,9 @@ from netgraph.values import All, Automatic, NetSharedArray, Scaled
 
 from . import attach, multipliers
 from . import data as D
+from .measurements import Meter, measure
 from .optimizers import FlatArrays, Optimizer, parse_method
-from .progress import reporter
+from .progress import progress_function, reporter
 from .results import check_properties
 
 OPTIONS = {
@@ -39,6 +40,7 @@ OPTIONS = {
     "RandomSeeding": Automatic,
     "TrainingProgressReporting": Automatic,
     "TrainingProgressFunction": None,
+    "TrainingProgressMeasurements": Automatic,
     "TrainingStoppingCriterion": None,
     "TimeGoal": Automatic,
     "TrainingProgressCheckpointing": None,
@@ -83,9 +85,7 @@ def parse_options(options: dict) -> dict:
         raise NetOptionError(
             f"RandomSeeding should be an integer, a string or Automatic, got {seed!r}."
         )
-    fn = opts["TrainingProgressFunction"]
-    if fn is not None and not callable(fn):
-        raise NetOptionError(f"TrainingProgressFunction should be a function, got {fn!r}.")
+    progress_function(opts["TrainingProgressFunction"])  # raises NetOptionError when malformed
     if opts["TrainingProgressCheckpointing"] is not None:
         from .checkpoints import _location
 
@@ -97,6 +97,25 @@ def parse_options(options: dict) -> dict:
     return opts
 
 
+def _criterion(key: Any, meter: Meter | None) -> bool:
+    """Check a TrainingStoppingCriterion "Criterion"; True when larger values are better."""
+    measures = {m.key: m for m in meter.measures} if meter is not None else {}
+    keys = list(measures) or ["Loss"]
+    if not isinstance(key, str) or key not in keys:
+        raise NetOptionError(
+            f'TrainingStoppingCriterion: {key!r} is not measured; the criterion is "Loss" or '
+            f"a TrainingProgressMeasurements key ({', '.join(keys)})."
+            + did_you_mean(str(key), keys)
+        )
+    m = measures.get(key)
+    if m is not None and not m.scalar:
+        raise NetOptionError(
+            f"TrainingStoppingCriterion: {key!r} is not one number per round (it is per class); "
+            'use "Loss", "ErrorRate", "Accuracy" or another single-number measurement.'
+        )
+    return bool(m is not None and m.increasing)
+
+
 def _is_amount(v: Any) -> bool:
     return (
         not isinstance(v, bool)
@@ -106,16 +125,19 @@ def _is_amount(v: Any) -> bool:
     )
 
 
-def stopping_rule(option: Any) -> dict | None:
-    """TrainingStoppingCriterion as {"Patience", "InitialPatience", "Improvement"}."""
+def stopping_rule(option: Any, meter: Meter | None = None) -> dict | None:
+    """TrainingStoppingCriterion as {"Criterion", "Patience", "InitialPatience", "Improvement"};
+    the criterion is "Loss" or a key of the run's TrainingProgressMeasurements."""
     if option is None:
         return None
-    if option is Automatic or (isinstance(option, str) and option == "Loss"):
+    if option is Automatic:
         option = {}
+    if isinstance(option, str):
+        option = {"Criterion": option}
     if not isinstance(option, dict):
         raise NetOptionError(
-            'TrainingStoppingCriterion should be None, "Loss" or a dict with "Patience", '
-            f'"InitialPatience", "Improvement", got {option!r}.'
+            'TrainingStoppingCriterion should be None, "Loss", a measurement key or a dict with '
+            f'"Criterion", "Patience", "InitialPatience", "Improvement", got {option!r}.'
         )
     rule = {
         "Criterion": "Loss",
@@ -129,10 +151,7 @@ def stopping_rule(option: Any) -> dict | None:
                 f"TrainingStoppingCriterion has no key {k!r}." + did_you_mean(k, rule)
             )
         rule[k] = v
-    if rule["Criterion"] != "Loss":
-        raise NetOptionError(
-            f'TrainingStoppingCriterion: only "Loss" is supported, got {rule["Criterion"]!r}.'
-        )
+    rule["Increasing"] = _criterion(rule["Criterion"], meter)
     for key in ("Patience", "InitialPatience"):
         v = rule[key]
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -200,7 +219,9 @@ class Trainer:
         self._setup_arrays()
         self.method, method_opts = parse_method(opts["Method"], opts["LearningRate"])
         self.optimizer = Optimizer(self.method, method_opts, self.flat, self._flat_multipliers())
-        self.stopping = stopping_rule(opts["TrainingStoppingCriterion"])
+        self.meter = Meter(self.tnet, self.plan, opts["TrainingProgressMeasurements"])
+        self.plan = self.meter.plan  # also returns the outputs the measurements read
+        self.stopping = stopping_rule(opts["TrainingStoppingCriterion"], self.meter)
 
     # ------------------------------------------------------------------ setup
 
@@ -260,8 +281,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
 
-    def step(self, index: np.ndarray, t: int, total: int) -> float:
-        """One optimizer step on the examples `index`; returns the batch loss."""
+    def step(self, index: np.ndarray, t: int, total: int, acc: dict | None = None) -> float:
+        """One optimizer step on the examples `index`; returns the batch loss. With `acc`, the
+        batch's measurements are added to it."""
         batch = {p: a[index] for p, a in self.train.items()}
         ctx = Context("Train", self.dtype, self.layer_rng, True, True, {"modes": self.modes})
         try:
@@ -272,6 +294,8 @@ class Trainer:
         loss = sum(float(outs[p].sum(dtype=np.float64)) / size for p in self.tnet.loss_ports)
         if not math.isfinite(loss):
             raise _Diverged(f"the loss became {loss}")
+        if acc is not None:
+            self.meter.update(acc, outs, batch)
         grad = np.full(size, 1.0 / size, self.dtype)
         _, d_arrays = run_backward(
             self.plan, tape, {p: grad for p in self.tnet.loss_ports}, input_grads=False
@@ -295,14 +319,13 @@ class Trainer:
             self.values[aid][...] = value
         return loss
 
-    def evaluate_loss(self, data: dict) -> float:
+    def evaluate(self, data: dict) -> dict:
+        """The measurements' sums over `data` in "Test" mode (the loss under "Loss")."""
         ctx = Context("Test", self.dtype, self.layer_rng, False, False, {})
-        n = len(next(iter(data.values())))
-        total = 0.0
-        for lo in range(0, n, max(self.batch_size, 256)):
-            part = {p: a[lo : lo + max(self.batch_size, 256)] for p, a in data.items()}
-            outs, _, _ = run_forward(self.plan, self.values, part, ctx)
-            total += sum(float(outs[p].sum(dtype=np.float64)) for p in self.tnet.loss_ports)
+        return measure(self.meter, self.values, data, ctx, max(self.batch_size, 256))
+
+    def evaluate_loss(self, data: dict) -> float:
+        total, n = self.evaluate(data)["Loss"]
         return total / n
 
     def trained_net(self) -> Layer:

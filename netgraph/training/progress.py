@@ -98,3 +98,73 @@ def reporter(option: Any) -> Reporter:
         'TrainingProgressReporting should be Automatic, "ProgressBar", "Print", None or a '
         f"function, got {option!r}."
     )
+
+
+class ProgressFunction:
+    """TrainingProgressFunction: `f`, or `(f, {"Interval": interval})`.
+
+    Interval: "Batch" (the default: after every batch), "Round" (after every round, with the
+    round's loss and measurements), n (every n batches), ("Batches", n) or ("Rounds", n).
+    """
+
+    def __init__(self, f, unit: str = "Batches", every: int = 1):
+        self.f, self.unit, self.every = f, unit, every
+
+    def due(self, unit: str, count: int) -> bool:
+        return unit == self.unit and count % self.every == 0
+
+
+def progress_function(option: Any) -> ProgressFunction | None:
+    if option is None:
+        return None
+    if callable(option):
+        return ProgressFunction(option)
+    bad = NetOptionError(
+        'TrainingProgressFunction should be a function f or (f, {"Interval": interval}) with '
+        'interval "Batch", "Round", a number of batches, ("Batches", n) or ("Rounds", n), '
+        f"got {option!r:.80}."
+    )
+    if not (
+        isinstance(option, (tuple, list))
+        and len(option) == 2
+        and callable(option[0])
+        and isinstance(option[1], dict)
+        and set(option[1]) == {"Interval"}
+    ):
+        raise bad
+    interval = option[1]["Interval"]
+    if isinstance(interval, str) and interval in ("Batch", "Round"):
+        return ProgressFunction(option[0], "Batches" if interval == "Batch" else "Rounds")
+    if isinstance(interval, (tuple, list)) and len(interval) == 2:
+        unit, every = interval
+    else:
+        unit, every = "Batches", interval
+    if (
+        unit not in ("Batches", "Rounds")
+        or isinstance(every, bool)
+        or not isinstance(every, int)
+        or every < 1
+    ):
+        raise bad
+    return ProgressFunction(option[0], unit, every)
+
+
+class ProgressInfo(dict):
+    """What a TrainingProgressFunction receives. "Net" (the current net) is built only when
+    the function reads it."""
+
+    def __init__(self, values: dict, net):
+        super().__init__(values)
+        self._net = net
+
+    def __missing__(self, key):
+        if key == "Net":
+            self["Net"] = value = self._net()
+            return value
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        return key == "Net" or super().__contains__(key)
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default

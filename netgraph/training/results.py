@@ -13,7 +13,9 @@ ALIASES = {
     "FinalRoundLoss": "RoundLoss",
     "FinalValidationLoss": "ValidationLoss",
     "TotalInputs": "ExamplesProcessed",
+    "EvolutionPlots": "FinalPlots",
 }
+COMPUTED = ("LossEvolutionPlot", "FinalPlots", "Properties")  # made on demand
 
 
 PROPERTIES = (
@@ -41,6 +43,10 @@ PROPERTIES = (
     "ArraysLearningRateMultipliers",
     "CheckpointingFiles",
     "DivergenceReason",
+    "RoundMeasurements",
+    "ValidationMeasurements",
+    "RoundMeasurementsLists",
+    "ValidationMeasurementsLists",
 )
 
 
@@ -55,7 +61,7 @@ def check_properties(prop: Any) -> None:
             'NetTrain: the third argument should be a property name, a list of names or "All", '
             f"got {type(prop).__name__}."
         )
-    names = sorted(set(PROPERTIES) | set(ALIASES) | {"LossEvolutionPlot", "Properties"})
+    names = sorted(set(PROPERTIES) | set(ALIASES) | set(COMPUTED))
     for name in prop if isinstance(prop, (list, tuple)) else [prop]:
         if not isinstance(name, str) or name not in names:
             raise NetOptionError(
@@ -66,14 +72,28 @@ def check_properties(prop: Any) -> None:
 class NetTrainResults:
     """What a training run produced: `results["TrainedNet"]`, `results["RoundLossList"]`, ...
 
-    Lists are plain Python lists; `"LossEvolutionPlot"` draws a matplotlib figure on demand.
+    Lists are plain Python lists; `"LossEvolutionPlot"` draws a matplotlib figure on demand, and
+    `"FinalPlots"` a dict measurement key -> figure of its evolution over the rounds.
+    Measurements (TrainingProgressMeasurements) are dicts key -> value ("RoundMeasurements", for
+    the last round) or key -> list per round ("RoundMeasurementsLists"); "Loss" is always one.
+
+    >>> import numpy as np, netgraph as ng
+    >>> x = np.random.default_rng(0).normal(size=(40, 2))
+    >>> y = (x[:, 0] > 0).astype(int)
+    >>> net = ng.NetChain([ng.LinearLayer(2), ng.SoftmaxLayer()], Input=2)
+    >>> results = ng.NetTrain(net, (x, y), "All", MaxTrainingRounds=3, BatchSize=8,
+    ...                       TrainingProgressReporting=None)
+    >>> sorted(results["RoundMeasurements"])  # ErrorRate: added for a classifier
+    ['ErrorRate', 'Loss']
+    >>> len(results["RoundMeasurementsLists"]["ErrorRate"])
+    3
     """
 
     def __init__(self, values: dict):
         self._values = values
 
     def properties(self) -> list[str]:
-        return sorted(set(self._values) | {"LossEvolutionPlot", "Properties"} | set(ALIASES))
+        return sorted(set(self._values) | set(COMPUTED) | set(ALIASES))
 
     def __getitem__(self, prop: str) -> Any:
         if not isinstance(prop, str):
@@ -85,6 +105,8 @@ class NetTrainResults:
             return self.properties()
         if prop == "LossEvolutionPlot":
             return self.loss_plot()
+        if prop == "FinalPlots":
+            return self.final_plots()
         if prop not in self._values:
             raise NetOptionError(
                 f"NetTrain results have no property {prop!r}."
@@ -93,24 +115,13 @@ class NetTrainResults:
         return self._values[prop]
 
     def __contains__(self, prop: str) -> bool:
-        return ALIASES.get(prop, prop) in self._values or prop in (
-            "LossEvolutionPlot",
-            "Properties",
-        )
+        return ALIASES.get(prop, prop) in self._values or ALIASES.get(prop, prop) in COMPUTED
 
     def keys(self) -> list[str]:
         return self.properties()
 
     def loss_plot(self):
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg") if not _interactive() else None
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise NetOptionError(
-                'the loss plot needs matplotlib: pip install "netgraph[plot]".'
-            ) from None
+        plt = _pyplot("the loss plot")
         fig, ax = plt.subplots(figsize=(6, 3.5))
         batches = self._values["BatchLossList"]
         per_round = max(1, self._values["BatchesPerRound"])
@@ -139,6 +150,37 @@ class NetTrainResults:
         ax.legend()
         fig.tight_layout()
         return fig
+
+    def final_plots(self) -> dict:
+        """Measurement key -> a figure of its value per round (training and validation);
+        per-class measurements get a line per class; "ConfusionMatrix" the last round's
+        counts."""
+        plt = _pyplot("FinalPlots")
+        rounds = self._values.get("RoundMeasurementsLists") or {}
+        valid = self._values.get("ValidationMeasurementsLists") or {}
+        plots = {}
+        for key, values in rounds.items():
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            if values and isinstance(values[-1], dict):
+                for c in values[-1]:
+                    ax.plot(_x(values), [v[c] for v in values], "o-", label=f"class {c}")
+            elif values and not isinstance(values[-1], float):
+                image = ax.imshow(values[-1], cmap="Blues")
+                fig.colorbar(image, ax=ax)
+                ax.set_xlabel("predicted class")
+                ax.set_ylabel("true class")
+            else:
+                ax.plot(_x(values), values, "o-", color="#1f77b4", label="training")
+                if valid.get(key):
+                    ax.plot(_x(valid[key]), valid[key], "s-", color="#d62728", label="validation")
+            if values and not hasattr(values[-1], "shape"):
+                ax.set_xlabel("round")
+                ax.set_ylabel(key)
+                ax.legend()
+            ax.set_title(key)
+            fig.tight_layout()
+            plots[key] = fig
+        return plots
 
     def _summary(self) -> dict:
         v = self._values
@@ -180,6 +222,21 @@ class NetTrainResults:
         plt.close(figure)  # a notebook would otherwise show it a second time
         data = base64.b64encode(buffer.getvalue()).decode("ascii")
         return f"<img alt='loss evolution' src='data:image/png;base64,{data}'/>"
+
+
+def _x(values: list) -> list:
+    return list(range(1, len(values) + 1))
+
+
+def _pyplot(what: str):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg") if not _interactive() else None
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise NetOptionError(f'{what} needs matplotlib: pip install "netgraph[plot]".') from None
+    return plt
 
 
 def _number(x: float | None) -> str:

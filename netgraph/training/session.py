@@ -11,7 +11,7 @@ from netgraph.values import Automatic
 
 from . import checkpoints
 from .loop import AUTOMATIC_SECONDS, Trainer, _Diverged
-from .progress import reporter
+from .progress import ProgressInfo, progress_function, reporter
 from .results import NetTrainResults
 
 
@@ -26,6 +26,10 @@ class Session:
         self.permutation = None  # the current round's order of examples
         self.history = {"BatchLossList": [], "RoundLossList": [], "ValidationLossList": []}
         self.round_losses: list = []  # (loss, size) of the current round's batches
+        self.acc = trainer.meter.new_acc()  # the current round's measurement sums
+        # per completed round, the sums of the training batches and of the validation set
+        self.measure_history: dict = {"Round": [], "Validation": []}
+        self.progress = progress_function(opts["TrainingProgressFunction"])
         self.best = {"loss": math.inf, "round": None, "values": None}
         self.stale = 0  # rounds without improvement (TrainingStoppingCriterion)
         self.elapsed = 0.0  # seconds of training before this process (resume)
@@ -56,7 +60,8 @@ def run(trainer: Trainer, opts: dict) -> NetTrainResults:
             reason = _round(session, report, start)
             if reason == "Diverged":
                 break
-            if session.batch == per_round or reason == "TimeGoalReached":  # partial rounds count
+            if session.batch == per_round or reason in ("TimeGoalReached", "ProgressFunction"):
+                # partial rounds count
                 reason = _end_round(session, report, start) or reason
     except KeyboardInterrupt as exc:
         _reraise_with_checkpoint(session, exc, start)
@@ -72,14 +77,14 @@ def _round(session: Session, report, start: float) -> str | None:
     if session.batch == 0:
         session.permutation = trainer.shuffle_rng.permutation(trainer.n)
         session.round_losses = []
+        session.acc = trainer.meter.new_acc()
     goal = session.opts["TimeGoal"]
-    callback = session.opts["TrainingProgressFunction"]
     total = (session.limit or 10) * len(trainer.bounds)
     for b in range(session.batch, len(trainer.bounds)):
         lo, hi = trainer.bounds[b]
         index = session.permutation[lo:hi]
         try:
-            loss = trainer.step(index, session.t + 1, max(total, session.t + 1))
+            loss = trainer.step(index, session.t + 1, max(total, session.t + 1), session.acc)
         except _Diverged as why:
             session.diverged = str(why)
             return "Diverged"
@@ -90,11 +95,8 @@ def _round(session: Session, report, start: float) -> str | None:
         session.round_losses.append((loss, hi - lo))
         info = {"round": session.round + 1, "batch": b + 1, "loss": loss, "rounds": session.limit}
         report.batch(info)
-        if callback is not None:
-            try:
-                callback(dict(info))
-            except Exception as exc:  # the user's callback: keep the work, then re-raise
-                _reraise_with_checkpoint(session, exc, start)
+        if _call_progress(session, "Batches", session.t, info, start):
+            return "ProgressFunction"
         if goal is not Automatic and time.perf_counter() - start >= goal:
             return "TimeGoalReached"
     return None
@@ -107,12 +109,14 @@ def _end_round(session: Session, report, start: float) -> str | None:
     trainer = session.trainer
     losses = session.round_losses
     round_loss = sum(l * n for l, n in losses) / sum(n for _, n in losses)
-    monitored = round_loss
-    validation_loss = None
+    validation_loss = sums = None
     if trainer.valid is not None:
-        validation_loss = trainer.evaluate_loss(trainer.valid)
-        monitored = validation_loss
+        sums = trainer.evaluate(trainer.valid)
+        validation_loss = sums["Loss"][0] / sums["Loss"][1]
     session.history["RoundLossList"].append(round_loss)
+    session.measure_history["Round"].append(session.acc)
+    if sums is not None:
+        session.measure_history["Validation"].append(sums)
     session.round += 1
     session.batch = 0
     if validation_loss is not None:
@@ -136,13 +140,73 @@ def _end_round(session: Session, report, start: float) -> str | None:
             "batches": len(trainer.bounds),
         }
     )
-    reason = _stopping(session, monitored)
+    reason = _stopping(session, _monitored(session))
+    info = {
+        "round": session.round,
+        "batch": len(losses),
+        "loss": round_loss,
+        "rounds": session.limit,
+    }
+    if _call_progress(session, "Rounds", session.round, info, start):
+        reason = reason or "ProgressFunction"
     if session.opts["TrainingProgressCheckpointing"] is not None:
         session.elapsed = elapsed
         path = checkpoints.save_round(session)
         if path not in session.files:  # ("File", path) replaces one file
             session.files.append(path)
     return reason
+
+
+def latest(session: Session, which: str) -> dict | None:
+    """The last completed round's measurements ("Round" or "Validation"), or None."""
+    entries = session.measure_history[which]
+    if not entries:
+        return None
+    values = session.trainer.meter.values(entries[-1])
+    if which == "Round":
+        values["Loss"] = session.history["RoundLossList"][-1]
+    return values
+
+
+def _monitored(session: Session) -> float:
+    """The value TrainingStoppingCriterion watches: on the validation set when there is one."""
+    rule = session.trainer.stopping
+    if rule is None:
+        return math.nan
+    which = "Validation" if session.trainer.valid is not None else "Round"
+    value = latest(session, which)[rule["Criterion"]]
+    return -value if rule["Increasing"] else value
+
+
+def _call_progress(session: Session, unit: str, count: int, info: dict, start: float) -> bool:
+    """Call TrainingProgressFunction when due; True when it returned "StopTraining"."""
+    progress = session.progress
+    if progress is None or not progress.due(unit, count):
+        return False
+    history = session.history
+    last = history["BatchLossList"][-1] if history["BatchLossList"] else None
+    info = {
+        **info,
+        "Round": info["round"],
+        "Batch": info["batch"],
+        "AbsoluteBatch": session.t,
+        "BatchesPerRound": len(session.trainer.bounds),
+        "BatchSize": session.trainer.batch_size,
+        "BatchLoss": last,
+        "RoundLoss": history["RoundLossList"][-1] if history["RoundLossList"] else None,
+        "ValidationLoss": (
+            history["ValidationLossList"][-1] if history["ValidationLossList"] else None
+        ),
+        "RoundMeasurements": latest(session, "Round"),
+        "ValidationMeasurements": latest(session, "Validation"),
+        "ExamplesProcessed": session.examples,
+        "Event": "RoundComplete" if unit == "Rounds" else "BatchComplete",
+    }
+    try:
+        answer = progress.f(ProgressInfo(info, session.trainer.trained_net))
+    except Exception as exc:  # the user's callback: keep the work, then re-raise
+        _reraise_with_checkpoint(session, exc, start)
+    return isinstance(answer, str) and answer == "StopTraining"
 
 
 def _stopping(session: Session, monitored: float) -> str | None:
@@ -220,5 +284,25 @@ def _results(session: Session, reason: str | None) -> NetTrainResults:
             "ArraysLearningRateMultipliers": dict(trainer.net_multipliers),
             "CheckpointingFiles": list(session.files),
             "DivergenceReason": getattr(session, "diverged", None),
+            **_measurement_results(session),
         }
     )
+
+
+def _measurement_results(session: Session) -> dict:
+    """RoundMeasurements(Lists) and ValidationMeasurements(Lists): dicts key -> value / list."""
+    meter = session.trainer.meter
+    rounds = [meter.values(acc) for acc in session.measure_history["Round"]]
+    losses = session.history["RoundLossList"][len(session.history["RoundLossList"]) - len(rounds) :]
+    for values, loss in zip(rounds, losses):
+        values["Loss"] = loss  # exactly the RoundLossList entry
+    valid = [meter.values(acc) for acc in session.measure_history["Validation"]]
+    keys = meter.keys()
+    return {
+        "RoundMeasurements": rounds[-1] if rounds else None,
+        "ValidationMeasurements": valid[-1] if valid else None,
+        "RoundMeasurementsLists": {k: [v[k] for v in rounds] for k in keys},
+        "ValidationMeasurementsLists": (
+            {k: [v[k] for v in valid] for k in keys} if session.trainer.valid is not None else {}
+        ),
+    }

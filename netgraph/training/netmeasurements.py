@@ -1,0 +1,85 @@
+"""NetMeasurements(net, data, spec): measurements of a trained net on labelled data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from netgraph.errors import NetError, NetOptionError
+from netgraph.evaluation import check_initialized, precision_dtype
+from netgraph.executor import compile_plan
+from netgraph.layer import Context, Layer
+from netgraph.values import Automatic
+
+from . import attach
+from . import data as D
+from .measurements import Meter, measure
+
+WHAT = "NetMeasurements data"
+
+
+def NetMeasurements(  # noqa: N802
+    net: Layer,
+    data: Any,
+    spec: Any,
+    *,
+    BatchSize: int = 256,  # noqa: N803
+    WorkingPrecision: str = "Real32",  # noqa: N803
+    LossFunction: Any = Automatic,  # noqa: N803
+) -> Any:
+    """Measure `net` on `data` (any form NetTrain takes) in "Test" mode, `BatchSize` examples at
+    a time. `spec` is one measurement (see TrainingProgressMeasurements: "Loss", "Accuracy",
+    "ErrorRate", "ConfusionMatrix", "Precision", "Recall", "F1Score", "MeanSquare",
+    "MeanDeviation", a NetPort, or {"Measurement": f, "Key": name}) and gives its value, or a
+    list of them and gives a list. Values are Python floats, dicts class -> float (per-class
+    measurements) or a numpy count matrix ("ConfusionMatrix"). "Loss" is the loss NetTrain
+    would attach (LossFunction as in NetTrain).
+
+    >>> import numpy as np, netgraph as ng
+    >>> net = ng.NetInitialize(ng.NetChain([ng.LinearLayer(2), ng.SoftmaxLayer()], Input=2))
+    >>> net = ng.NetReplacePart(net, {(0, "Weights"): np.eye(2), (0, "Biases"): np.zeros(2)})
+    >>> x = np.array([[2.0, 0.0], [0.0, 2.0], [3.0, 1.0], [1.0, 0.0]])
+    >>> y = np.array([0, 1, 1, 0])  # the net picks the larger input: 0, 1, 0, 0
+    >>> ng.NetMeasurements(net, (x, y), "Accuracy")
+    0.75
+    >>> ng.NetMeasurements(net, (x, y), ["ErrorRate", "Recall"])
+    [0.25, {0: 1.0, 1: 0.5}]
+    """
+    if not isinstance(net, Layer):
+        raise NetError(f"NetMeasurements: expected a net, got {type(net).__name__}.")
+    dtype = precision_dtype(WorkingPrecision)
+    if isinstance(BatchSize, bool) or not isinstance(BatchSize, (int, np.integer)) or BatchSize < 1:
+        raise NetOptionError(
+            f"NetMeasurements: BatchSize should be a positive integer, got {BatchSize!r}."
+        )
+    if isinstance(spec, list) and not spec:
+        raise NetOptionError("NetMeasurements: the list of measurements is empty.")
+    items = spec if isinstance(spec, list) else [spec]
+    from .loop import _specialize
+
+    input_ports, target_ports, losses = attach.target_plan(net, LossFunction)
+    given = D.normalize(data, input_ports, target_ports, WHAT)
+    D.count_examples(given, WHAT)
+    net = _specialize(net, given, input_ports)
+    check_initialized(net, "measure")
+    tnet = attach.build(net, losses, given, input_ports)
+    attach.check_targets(tnet, given, WHAT)
+    meter = Meter(tnet, compile_plan(tnet.graph), items)
+    keys = []
+    for item in items:  # the key each requested measurement got ("Loss" is built in)
+        parsed = meter._one(item)
+        keys.append(parsed[0].key if parsed else "Loss")
+    values = {a: np.asarray(v, dtype) for a, v in tnet.graph._array_values().items()}
+    kinds = {p.name: p.dtype for p in tnet.graph.input_ports}
+    cast = {
+        p: np.ascontiguousarray(a, np.int64 if kinds[p] == "Integer" else dtype)
+        for p, a in given.items()
+    }
+    ctx = Context("Test", dtype, np.random.default_rng(0), False, False, {})
+    results = meter.values(measure(meter, values, cast, ctx, int(BatchSize)))
+    out = [results[k] for k in keys]
+    return out if isinstance(spec, list) else out[0]
+
+
+__all__ = ["NetMeasurements"]
