@@ -196,8 +196,8 @@ def run_demo(
     )
 
     predicted = trained(x_test).argmax(axis=1)
-    accuracy = float((predicted == y_test).mean())
-    say(f"test accuracy: {accuracy:.2%} ({int((predicted == y_test).sum())}/{len(y_test)})")
+    accuracy = ng.NetMeasurements(trained, (x_test, y_test), "Accuracy")
+    say(f"test accuracy: {accuracy:.2%} ({round(accuracy * len(y_test))}/{len(y_test)})")
     bn_path = first_batchnorm(trained)
     say(
         f"moving statistics of the first BatchNormalizationLayer (layer {bn_path[-1]}, "

@@ -24,7 +24,7 @@ from netgraph.values import All, Automatic, NetSharedArray, Scaled
 
 from . import attach, multipliers
 from . import data as D
-from .measurements import Meter, measure
+from .measurements import Meter, criterion_increases, measure
 from .optimizers import FlatArrays, Optimizer, parse_method
 from .progress import progress_function, reporter
 from .results import check_properties
@@ -97,25 +97,6 @@ def parse_options(options: dict) -> dict:
     return opts
 
 
-def _criterion(key: Any, meter: Meter | None) -> bool:
-    """Check a TrainingStoppingCriterion "Criterion"; True when larger values are better."""
-    measures = {m.key: m for m in meter.measures} if meter is not None else {}
-    keys = list(measures) or ["Loss"]
-    if not isinstance(key, str) or key not in keys:
-        raise NetOptionError(
-            f'TrainingStoppingCriterion: {key!r} is not measured; the criterion is "Loss" or '
-            f"a TrainingProgressMeasurements key ({', '.join(keys)})."
-            + did_you_mean(str(key), keys)
-        )
-    m = measures.get(key)
-    if m is not None and not m.scalar:
-        raise NetOptionError(
-            f"TrainingStoppingCriterion: {key!r} is not one number per round (it is per class); "
-            'use "Loss", "ErrorRate", "Accuracy" or another single-number measurement.'
-        )
-    return bool(m is not None and m.increasing)
-
-
 def _is_amount(v: Any) -> bool:
     return (
         not isinstance(v, bool)
@@ -151,7 +132,7 @@ def stopping_rule(option: Any, meter: Meter | None = None) -> dict | None:
                 f"TrainingStoppingCriterion has no key {k!r}." + did_you_mean(k, rule)
             )
         rule[k] = v
-    rule["Increasing"] = _criterion(rule["Criterion"], meter)
+    rule["Increasing"] = criterion_increases(rule["Criterion"], meter)
     for key in ("Patience", "InitialPatience"):
         v = rule[key]
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -409,7 +390,9 @@ def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  #
     Options (Wolfram names; snake_case works too): BatchSize (64), MaxTrainingRounds,
     Method ("ADAM", "SGD", "RMSProp" or (name, {sub-options})), LearningRate,
     LearningRateMultipliers, LossFunction, ValidationSet (data or ng.Scaled(f)), RandomSeeding,
-    TrainingProgressReporting, TrainingProgressFunction, TrainingStoppingCriterion, TimeGoal,
+    TrainingProgressReporting, TrainingProgressFunction (f or (f, {"Interval": ...})),
+    TrainingProgressMeasurements (see netgraph.training.measurements), TrainingStoppingCriterion
+    ("Loss" or a measurement key, or a dict with "Criterion", "Patience", ...), TimeGoal,
     TrainingProgressCheckpointing, ResumeFrom, TargetDevice ("CPU"), WorkingPrecision.
 
     >>> import numpy as np, netgraph as ng

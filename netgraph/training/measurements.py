@@ -20,6 +20,13 @@ A measurement spec is one of, or a list of:
 
 Values accumulate over all the examples of a round (or of a data set) in float64 arrays, so a
 round's value covers every batch, not the last one only, and can be stored in a checkpoint.
+
+>>> import numpy as np, netgraph as ng
+>>> net = ng.LinearLayer(1, Weights=[[2.0]], Biases=[0.0], Input=1)
+>>> x, y = np.array([[1.0], [2.0], [3.0]]), np.array([[2.0], [3.0], [9.0]])  # errors 0, 1, -3
+>>> worst = {"Measurement": lambda out, t: float(np.abs(out - t).max()), "Key": "worst"}
+>>> ng.NetMeasurements(net, (x, y), ["MeanDeviation", worst], BatchSize=3)
+[1.3333333333333333, 3.0]
 """
 
 from __future__ import annotations
@@ -232,6 +239,10 @@ class Meter:
         ports = [m.port] if m.port is not None else self.out_ports
         outputs = {p: outs[("out", p)] for p in ports}
         targets = {p: batch[p] for p in (ports if m.port else self.tnet.target_ports) if p in batch}
+        for d in (outputs, targets):  # read-only views: f cannot change the data or the net
+            for p, a in d.items():
+                d[p] = a.view()
+                d[p].flags.writeable = False
         value = m.fn(*(next(iter(d.values())) if len(d) == 1 else d for d in (outputs, targets)))
         try:
             return float(value)
@@ -374,3 +385,22 @@ def measure(meter: Meter, values: dict, data: dict, ctx: Any, chunk: int) -> dic
         outs, _, _ = run_forward(meter.plan, values, part, ctx)
         meter.update(acc, outs, part)
     return acc
+
+
+def criterion_increases(key: Any, meter: Meter | None) -> bool:
+    """Check a TrainingStoppingCriterion "Criterion"; True when larger values are better."""
+    measures = {m.key: m for m in meter.measures} if meter is not None else {}
+    keys = list(measures) or ["Loss"]
+    if not isinstance(key, str) or key not in keys:
+        raise NetOptionError(
+            f'TrainingStoppingCriterion: {key!r} is not measured; the criterion is "Loss" or '
+            f"a TrainingProgressMeasurements key ({', '.join(keys)})."
+            + did_you_mean(str(key), keys)
+        )
+    m = measures.get(key)
+    if m is not None and not m.scalar:
+        raise NetOptionError(
+            f"TrainingStoppingCriterion: {key!r} is not one number per round (it is per class); "
+            'use "Loss", "ErrorRate", "Accuracy" or another single-number measurement.'
+        )
+    return bool(m is not None and m.increasing)

@@ -105,6 +105,21 @@ class ProgressFunction:
 
     Interval: "Batch" (the default: after every batch), "Round" (after every round, with the
     round's loss and measurements), n (every n batches), ("Batches", n) or ("Rounds", n).
+    f gets a dict with Wolfram's keys ("Round", "Batch", "AbsoluteBatch", "BatchesPerRound",
+    "BatchSize", "BatchLoss", "RoundLoss", "ValidationLoss", "RoundMeasurements",
+    "ValidationMeasurements", "ExamplesProcessed", "Event", "Net") and the older "round",
+    "batch", "loss", "rounds"; returning "StopTraining" ends training after that batch or round
+    (ReasonTrainingStopped "ProgressFunction"; a partial round counts as a round).
+
+    >>> import numpy as np, netgraph as ng
+    >>> x = np.random.default_rng(0).normal(size=(32, 2))
+    >>> def stop_at_round_2(info):
+    ...     return "StopTraining" if info["Round"] == 2 else None
+    >>> results = ng.NetTrain(ng.LinearLayer(1, Input=2), (x, x[:, :1]), "All", BatchSize=8,
+    ...                       TrainingProgressFunction=(stop_at_round_2, {"Interval": "Round"}),
+    ...                       TrainingProgressReporting=None)
+    >>> results["TotalRounds"], results["ReasonTrainingStopped"]
+    (2, 'ProgressFunction')
     """
 
     def __init__(self, f, unit: str = "Batches", every: int = 1):
