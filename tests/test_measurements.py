@@ -603,3 +603,21 @@ def test_custom_and_netport_measurements_in_nettrain():
     last = results["RoundMeasurements"]
     assert last["Output"] == pytest.approx(1 / 3, rel=1e-5)  # softmax rows sum to 1, 3 classes
     assert last["acc"] == pytest.approx(np.mean(probabilities(X).argmax(axis=1) == Y))
+
+
+def test_print_reporting_shows_the_single_number_measurements(capsys):
+    results = ng.NetTrain(
+        classifier(),
+        (X, Y),
+        "All",
+        MaxTrainingRounds=1,
+        BatchSize=8,
+        ValidationSet=(XV, YV),
+        TrainingProgressMeasurements=["Accuracy", "Recall"],
+        TrainingProgressReporting="Print",
+    )
+    line = capsys.readouterr().err.strip()
+    train, valid = results["RoundMeasurements"], results["ValidationMeasurements"]
+    assert f"  Accuracy {train['Accuracy']:.4g}  validation loss" in line
+    assert f"  validation Accuracy {valid['Accuracy']:.4g}  (" in line
+    assert "Recall" not in line  # per class: in the results, not on the line

@@ -28,10 +28,20 @@ def _fmt_round(info: dict) -> str:
     text = f"round {info['round']}"
     if info.get("rounds"):
         text += f"/{info['rounds']}"
-    text += f"  loss {info['loss']:.5g}"
+    text += f"  loss {info['loss']:.5g}" + _fmt_measures(info.get("measurements"), "")
     if info.get("validation_loss") is not None:
         text += f"  validation loss {info['validation_loss']:.5g}"
+        text += _fmt_measures(info.get("validation_measurements"), "validation ")
     return text + f"  ({info['seconds']:.1f} s)"
+
+
+def _fmt_measures(values: dict | None, prefix: str) -> str:
+    """The round's single-number measurements besides the loss ("ErrorRate 0.031")."""
+    return "".join(
+        f"  {prefix}{k} {v:.4g}"
+        for k, v in (values or {}).items()
+        if k != "Loss" and isinstance(v, float)
+    )
 
 
 class PrintReporter(Reporter):

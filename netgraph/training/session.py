@@ -138,6 +138,8 @@ def _end_round(session: Session, report, start: float) -> str | None:
             "validation_loss": validation_loss,
             "seconds": elapsed,
             "batches": len(trainer.bounds),
+            "measurements": latest(session, "Round"),
+            "validation_measurements": latest(session, "Validation"),
         }
     )
     reason = _stopping(session, _monitored(session))
