@@ -49,6 +49,15 @@ class NetDecoder:
     [('dog', 0.7), ('cat', 0.2)]
     >>> ng.NetDecoder("Boolean")(0.75, "Probabilities")
     {True: 0.75, False: 0.25}
+
+    On a net's output port (it fixes the port's shape to one entry per label):
+
+    >>> net = ng.NetChain([ng.LinearLayer(Weights=np.eye(3), Biases=np.zeros(3)),
+    ...                    ng.SoftmaxLayer()], Input=3, Output=dec)
+    >>> net(np.array([0.0, 2.0, 0.0])), net(np.array([[0.0, 2, 0], [5, 0, 0]]))
+    ('dog', ['dog', 'cat'])
+    >>> net(np.array([0.0, 2.0, 0.0]), ("TopDecisions", 2))
+    ['dog', 'cat']
     """
 
     __slots__ = ("kind", "labels")

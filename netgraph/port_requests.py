@@ -5,6 +5,14 @@ A request names output ports of layers anywhere in the net (`NetPort("conv1", "O
 a layer whose only output is meant (`NetPort("conv1")`), or every layer's outputs
 (`NetPort(All)`). Input ports are refused: their value is the output that feeds them.
 The executor keeps the requested slots alive instead of dropping them after their last reader.
+
+>>> import numpy as np, netgraph as ng
+>>> net = ng.NetChain({"lin": ng.LinearLayer(2, Weights=[[1, 0], [0, -1]], Biases=[0, 0]),
+...                    "relu": ng.ElementwiseLayer("Ramp")}, Input=2)
+>>> net(np.array([3.0, 4.0]), ng.NetPort("lin", "Output"))
+array([ 3., -4.], dtype=float32)
+>>> list(net(np.array([3.0, 4.0]), ng.NetPort(ng.All)))
+[NetPort('lin', 'Output'), NetPort('relu', 'Output')]
 """
 
 from __future__ import annotations
