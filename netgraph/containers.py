@@ -193,6 +193,7 @@ class NetGraph(Layer):
         array_error=NetShapeError,
         conns=None,
         outputs=None,
+        decoders=None,
     ):
         return type(self)._build(
             self._given if given is None else given,
@@ -202,14 +203,17 @@ class NetGraph(Layer):
             self._lrm if lrm is None else lrm,
             self._shared if shared is None else shared,
             array_error,
-            decoders=self._decoders,
+            decoders=self._decoders if decoders is None else decoders,
         )
 
-    def _replace(self, *, shapes=None, lrm=None, array_error=None, **parts):
-        """A container's own replaceable parts are its port shapes and its multiplier."""
+    def _replace(self, *, shapes=None, lrm=None, array_error=None, decoders=None, **parts):
+        """A container's own replaceable parts are its port shapes (and decoders) and its
+        multiplier."""
         if any(v is not None for v in parts.values()):
             raise NetGraphError(f"{type(self).__name__} has no options or arrays of its own.")
-        return self._rebuild(shapes=shapes, lrm=lrm, array_error=array_error or NetShapeError)
+        return self._rebuild(
+            shapes=shapes, lrm=lrm, array_error=array_error or NetShapeError, decoders=decoders
+        )
 
     # ------------------------------------------------------------------ ports
 

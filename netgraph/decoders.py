@@ -305,7 +305,18 @@ _CLASS_DECODING = {
 
 def port_decoders(net: Any) -> dict:
     """{output port: NetDecoder} of a net: its own decoders, and those of the inner layers
-    whose outputs are the net's outputs (a decoder on a chain's last layer decodes the chain)."""
+    whose outputs are the net's outputs (a decoder on a chain's last layer decodes the chain).
+    Cached on the (immutable) net value; the caller must not change the dict."""
+    cache = getattr(net, "_cache", None)
+    found = cache.get("decoders") if cache is not None else None
+    if found is None:
+        found = _port_decoders(net)
+        if cache is not None:
+            cache["decoders"] = found
+    return found
+
+
+def _port_decoders(net: Any) -> dict:
     own = dict(getattr(net, "_decoders", None) or {})
     outputs = getattr(net, "_outputs", None)
     if outputs:

@@ -214,7 +214,7 @@ def _props(net: Layer) -> dict:
         "OutputPorts": lambda: dict(net.output_shapes),
         "InputPortNames": lambda: [p.name for p in net.input_ports],
         "OutputPortNames": lambda: [p.name for p in net.output_ports],
-        "OutputPortDecoders": lambda: port_decoders(net),
+        "OutputPortDecoders": lambda: dict(port_decoders(net)),
         "Layers": lambda: dict(_leaves_with_values(net)),
         "LayersList": lambda: [leaf for _, leaf in _leaves_with_values(net)],
         "LayersCount": lambda: sum(1 for _ in net._leaves()),

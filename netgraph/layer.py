@@ -312,7 +312,15 @@ class Layer:
         return store.shapes
 
     def _replace(
-        self, *, options=None, arrays=None, shapes=None, lrm=None, shared=None, array_error=None
+        self,
+        *,
+        options=None,
+        arrays=None,
+        shapes=None,
+        lrm=None,
+        shared=None,
+        array_error=None,
+        decoders=None,
     ):
         """A new value with some parts replaced (everything is re-inferred and re-checked)."""
         ports = dict(self._port_given)
@@ -326,7 +334,7 @@ class Layer:
             self._lrm if lrm is None else lrm,
             array_error or NetArrayError,
             shared={n: merged.get(n) for n in names},
-            decoders=self._decoders,
+            decoders=self._decoders if decoders is None else decoders,
         )
 
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
