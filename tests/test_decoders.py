@@ -3,10 +3,13 @@ NetTrain with labels, files, Information. Expected numbers are computed here wit
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from layer_check import raises
 
 import netgraph as ng
@@ -184,9 +187,13 @@ def test_several_outputs_only_the_decoded_one_changes():
     np.testing.assert_allclose(out["Values"], np.tanh(X), rtol=1e-6)
 
 
-def test_netport_reads_numbers_even_on_a_decoded_port():
+def test_netport_and_gradients_read_numbers_even_on_a_decoded_port():
     net = _classifier(DEC)
     np.testing.assert_allclose(net(X, ng.NetPort("Output")), _softmax(X), rtol=1e-6)
+    # d(sum of softmax)/dx is 0: the probabilities always sum to 1
+    np.testing.assert_allclose(net(X, ng.NetPortGradient("Input")), 0.0, atol=1e-6)
+    weights = ng.NetPortGradient(("lin", "Biases"))
+    np.testing.assert_allclose(net(X, weights), _classifier()(X, weights), rtol=0, atol=0)
 
 
 def _sigmoid_net(shape, decoder=True):
@@ -402,3 +409,33 @@ def test_onnx_export_leaves_the_decoder_out(tmp_path):
     name = session.get_inputs()[0].name
     (out,) = session.run(None, {name: X.astype(np.float32)})
     np.testing.assert_allclose(out, _softmax(X), rtol=1e-5)
+
+
+# ------------------------------------------------------------------ wrong values: NetErrors only
+
+WRONG = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.one_of(st.text(max_size=3), st.integers(-2, 2), st.none()), max_size=4),
+    st.tuples(
+        st.sampled_from(["Class", "Boolean", "TopProbabilities", "Probability"]), st.integers(-2, 4)
+    ),
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(spec=WRONG, labels=WRONG, prop=WRONG)
+def test_wrong_values_raise_net_errors_only(spec, labels, prop):
+    with contextlib.suppress(ng.NetError):
+        ng.NetDecoder(spec, labels)
+    with contextlib.suppress(ng.NetError):
+        ng.NetDecoder(spec)
+    with contextlib.suppress(ng.NetError):
+        _classifier(DEC)(X[0], prop)
+    with contextlib.suppress(ng.NetError):
+        DEC.encode(labels, "Output", "training data")
+    with contextlib.suppress(ng.NetError):
+        ng.NetDecoder("Boolean").encode(labels, "Output", "training data")

@@ -5,8 +5,12 @@ Every expected value is computed here with plain numpy from the arrays the test 
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from layer_check import raises
 
 import netgraph as ng
@@ -244,3 +248,18 @@ def test_port_outputs_do_not_change_plain_results_or_gradients():
     # d(sum out)/dx = W2 . diag(h1 > 0) . W1
     expected = ((h1 > 0) * W2) @ W1
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
+
+
+KEYS = st.one_of(
+    st.text(max_size=5), st.integers(-4, 4), st.sampled_from(["lin1", "relu", "Output", "Input"])
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(path=st.lists(KEYS, min_size=1, max_size=4), port=st.one_of(st.text(max_size=6), st.none()))
+def test_wrong_ports_raise_net_errors_only(path, port):
+    net = _nested()
+    with contextlib.suppress(ng.NetError):
+        net(X[0], ng.NetPort(*path, port))
+    with contextlib.suppress(ng.NetError):
+        net(X[0], [ng.NetPort(*path)])

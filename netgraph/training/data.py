@@ -28,8 +28,7 @@ def normalize(
 
     `encoders` ({target port: function(values, what) -> array}) turn the targets of ports with
     a NetDecoder (class labels, booleans) into numbers before they are checked."""
-    out = _normalize(data, input_ports, target_ports, what, encoders or {})
-    return out
+    return _normalize(data, input_ports, target_ports, what, encoders or {})
 
 
 def _normalize(data, input_ports, target_ports, what, encoders) -> dict:
