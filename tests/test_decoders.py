@@ -439,3 +439,14 @@ def test_wrong_values_raise_net_errors_only(spec, labels, prop):
         DEC.encode(labels, "Output", "training data")
     with contextlib.suppress(ng.NetError):
         ng.NetDecoder("Boolean").encode(labels, "Output", "training data")
+
+
+def test_the_command_line_eval_writes_the_numbers(tmp_path):
+    from netgraph import cli
+
+    path = tmp_path / "clf.safetensors"
+    ng.Export(path, _classifier(DEC))
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "y.npy"
+    assert cli.main(["eval", str(path), str(tmp_path / "x.npy"), "--output", str(out)]) == 0
+    np.testing.assert_allclose(np.load(out), _softmax(X), rtol=1e-5)
