@@ -21,6 +21,7 @@ from .errors import (
 )
 from .information import Information
 from .containers import NetChain, NetGraph
+from .decoders import NetDecoder
 from .sharing import NetInsertSharedArrays
 from .files import Export, Import
 from .initialize import NetInitialize
@@ -65,6 +66,7 @@ __all__ = [
     "Layer",
     "NetArrayError",
     "NetChain",
+    "NetDecoder",
     "NetGraph",
     "NetInsertSharedArrays",
     "NetMeasurements",

@@ -34,6 +34,7 @@ class LeafSpec:
     outputs: dict
     arrays: dict  # array name -> None | ("tensor", key) | ("shared", name)
     lrm: Any
+    decoders: dict = field(default_factory=dict)  # output port -> NetDecoder
 
 
 @dataclass
@@ -45,6 +46,7 @@ class GraphSpec:
     outputs: dict  # output port -> (key or None, port)
     ports: dict
     lrm: Any
+    decoders: dict = field(default_factory=dict)  # output port -> NetDecoder
 
 
 @dataclass
@@ -278,6 +280,7 @@ def _node(data, where, path, check, sentinels, tensor_key, depth):
         data,
         where,
         ("type", "options", "ports", "inputs", "outputs", "arrays", "learning_rate_multipliers"),
+        optional=("decoders",),
     )
     if not isinstance(node["options"], dict):
         raise bad(f"{where}.options", "an object of options", node["options"])
@@ -312,6 +315,7 @@ def _node(data, where, path, check, sentinels, tensor_key, depth):
         shapes(node["outputs"], f"{where}.outputs"),
         arrays,
         lrm,
+        decoders(node.get("decoders"), f"{where}.decoders"),
     )
 
 
@@ -332,6 +336,7 @@ def _graph(data, where, path, cls, check, sentinels, tensor_key, depth):
         data,
         where,
         ("type", "layers", "connections", "outputs", "ports", "learning_rate_multipliers"),
+        optional=("decoders",),
     )
     items = node["layers"]
     if not isinstance(items, list) or not items:
@@ -377,5 +382,50 @@ def _graph(data, where, path, cls, check, sentinels, tensor_key, depth):
         node["learning_rate_multipliers"], f"{where}.learning_rate_multipliers", sentinels
     )
     return GraphSpec(
-        cls, path, layers, conns, outputs, shapes(node["ports"], f"{where}.ports"), lrm
+        cls,
+        path,
+        layers,
+        conns,
+        outputs,
+        shapes(node["ports"], f"{where}.ports"),
+        lrm,
+        decoders(node.get("decoders"), f"{where}.decoders"),
     )
+
+
+def decoders(data: Any, where: str) -> dict:
+    """{port: {"type": "Class", "labels": [str | int | float | bool, ...]} | {"type":
+    "Boolean", "labels": null}} -> {port: NetDecoder}; labels are plain JSON values only."""
+    from .decoders import DECODER_TYPES, NetDecoder
+    from .errors import NetError
+
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise bad(where, "an object of output-port decoders", data)
+    out = {}
+    for port, spec in data.items():
+        w = f"{where}.{port}"
+        spec = obj(spec, w, ("type", "labels"))
+        kind = spec["type"]
+        if not isinstance(kind, str) or kind not in DECODER_TYPES:
+            raise bad(f"{w}.type", " or ".join(f'"{t}"' for t in DECODER_TYPES), kind)
+        labels = spec["labels"]
+        if kind == "Boolean":
+            if labels is not None:
+                raise bad(f"{w}.labels", "null for a Boolean decoder", labels)
+            out[port] = NetDecoder("Boolean")
+            continue
+        if not isinstance(labels, list):
+            raise bad(f"{w}.labels", "a list of class labels", labels)
+        for i, label in enumerate(labels):
+            ok = isinstance(label, (str, bool, int)) or (
+                isinstance(label, float) and math.isfinite(label)
+            )
+            if not ok:
+                raise bad(f"{w}.labels[{i}]", "a string, number or boolean", label)
+        try:
+            out[port] = NetDecoder(("Class", labels))
+        except NetError as exc:
+            raise NetLoadError(f"manifest {w}: {exc}") from None
+    return out

@@ -136,7 +136,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if not net.is_initialized():
         raise CommandError(f"{args.file}: the net is not initialized, so it cannot be evaluated")
     try:
-        result = net(data)
+        result = net(data, None)  # the numbers: a NetDecoder's labels are not an array
     except ng.NetError as exc:
         raise CommandError(f"{args.input}: cannot evaluate the net on this input: {exc}") from None
     if args.output:

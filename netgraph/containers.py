@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
+from .decoders import NetDecoder, check_decoders, decoder_note
 from .edges import (
     _auto_ports,
     _check_connected_ports,
@@ -26,7 +27,7 @@ from .edges import (
     _variadic,
     _without_automatic_ports,
 )
-from .errors import NetArrayError, NetGraphError, NetShapeError, did_you_mean
+from .errors import NetArrayError, NetError, NetGraphError, NetShapeError, did_you_mean
 from .graph_inference import _infer_graph
 from .layer import Layer, LayerOptions, Port, as_array_value, check_positive_dims
 from .sharing import (
@@ -81,9 +82,10 @@ class NetGraph(Layer):
 
     def __init__(self, layers: Any, edges: Any = (), **kwargs: Any):
         given = _layer_dict(layers, type(self).__name__)
+        kwargs, decoders = _graph_decoders(kwargs)
         shapes, lrm = _graph_kwargs(kwargs, type(self).__name__)
         conns, outputs = self._parse_edges(given, edges)
-        built = type(self)._build(given, conns, outputs, shapes, lrm, None)
+        built = type(self)._build(given, conns, outputs, shapes, lrm, None, decoders=decoders)
         for cls in type(self).__mro__:
             for slot in getattr(cls, "__slots__", ()):
                 object.__setattr__(self, slot, getattr(built, slot))
@@ -115,9 +117,12 @@ class NetGraph(Layer):
     # ------------------------------------------------------------------ build
 
     @classmethod
-    def _build(cls, given, conns, outputs, shapes, lrm, shared, array_error=NetShapeError):
+    def _build(
+        cls, given, conns, outputs, shapes, lrm, shared, array_error=NetShapeError, decoders=None
+    ):
         """A graph value from its parts: auto ports, cycle check, hoisting, inference."""
         self = object.__new__(cls)
+        decoders = dict(decoders or {})
         # shapes of shared arrays known to an enclosing container come keyed by NetSharedArray
         hints = {k.name: v for k, v in shapes.items() if isinstance(k, NetSharedArray)}
         shapes = {k: v for k, v in shapes.items() if not isinstance(k, NetSharedArray)}
@@ -141,7 +146,14 @@ class NetGraph(Layer):
                     f"{cls.__name__} has no port {port!r}."
                     + did_you_mean(port, list(inputs) + list(outputs))
                 )
+        for port in decoders:
+            if port not in outputs:
+                raise NetGraphError(
+                    f'{cls.__name__}: a NetDecoder goes on an output port; "{port}" is not one.'
+                    + did_you_mean(port, list(outputs))
+                )
         for slot, value in (
+            ("_decoders", decoders),
             ("_given", given),
             ("_conns", conns),
             ("_outputs", outputs),
@@ -155,10 +167,16 @@ class NetGraph(Layer):
             ("_shared", shared),
         ):
             object.__setattr__(self, slot, value)
-        layers, port_shapes = _infer_graph(self, dict(shapes), array_error, hints)
+        try:
+            layers, port_shapes = _infer_graph(self, dict(shapes), array_error, hints)
+        except NetError as exc:
+            if not decoder_note(decoders):
+                raise
+            raise type(exc)(str(exc) + decoder_note(decoders)) from None
         object.__setattr__(self, "_layers", layers)
         object.__setattr__(self, "_shapes", port_shapes)
         _shared_shapes(self, layers, hints, strict=True)
+        check_decoders(self, decoders, cls.__name__)
         return self
 
     @classmethod
@@ -175,6 +193,7 @@ class NetGraph(Layer):
         array_error=NetShapeError,
         conns=None,
         outputs=None,
+        decoders=None,
     ):
         return type(self)._build(
             self._given if given is None else given,
@@ -184,13 +203,17 @@ class NetGraph(Layer):
             self._lrm if lrm is None else lrm,
             self._shared if shared is None else shared,
             array_error,
+            decoders=self._decoders if decoders is None else decoders,
         )
 
-    def _replace(self, *, shapes=None, lrm=None, array_error=None, **parts):
-        """A container's own replaceable parts are its port shapes and its multiplier."""
+    def _replace(self, *, shapes=None, lrm=None, array_error=None, decoders=None, **parts):
+        """A container's own replaceable parts are its port shapes (and decoders) and its
+        multiplier."""
         if any(v is not None for v in parts.values()):
             raise NetGraphError(f"{type(self).__name__} has no options or arrays of its own.")
-        return self._rebuild(shapes=shapes, lrm=lrm, array_error=array_error or NetShapeError)
+        return self._rebuild(
+            shapes=shapes, lrm=lrm, array_error=array_error or NetShapeError, decoders=decoders
+        )
 
     # ------------------------------------------------------------------ ports
 
@@ -315,6 +338,7 @@ class NetGraph(Layer):
             ins = {p.name: slot_of(self._conns[(key, p.name)]) for p in layer.input_ports}
             for port, s in layer._emit(builder, path + (key,), ins).items():
                 slots[(key, port)] = s
+                builder.port_slots[(path + (key,), port)] = s  # NetPort(...) in evaluation
         return {name: slot_of(src) for name, src in self._outputs.items()}
 
     # ------------------------------------------------------------------ values
@@ -329,6 +353,7 @@ class NetGraph(Layer):
             and all(self._layers[k] == other._layers[k] for k in self._layers)
             and self._shapes == other._shapes
             and self._lrm == other._lrm
+            and self._decoders == other._decoders
             and _same_shared(self._shared, other._shared)
         )
 
@@ -373,6 +398,21 @@ class NetChain(NetGraph):
                     f"{len(given[k].output_ports)} outputs; only the last layer of a chain may "
                     "have several. Use a NetGraph."
                 )
+
+
+def _graph_decoders(kwargs: dict) -> tuple[dict, dict]:
+    """NetDecoders among a container's port options: (the options with each replaced by the
+    shape it fixes, {port: decoder}); which ports are outputs is checked once they are known."""
+    decoders = {}
+    rest = {}
+    for key, value in kwargs.items():
+        if isinstance(value, NetDecoder):
+            port = {"input": "Input", "output": "Output"}.get(key, key)
+            decoders[port] = value
+            rest[port] = value.port_shape
+        else:
+            rest[key] = value
+    return rest, decoders
 
 
 def _layer_dict(layers: Any, owner: str) -> dict:

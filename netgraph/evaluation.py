@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
+from .decoders import decode_outputs, parse_decoder_request
 from .errors import (
     NetArrayError,
     NetDataError,
@@ -27,6 +28,7 @@ from .errors import (
 from .executor import compile_plan, run_backward, run_forward
 from .initialize import _seed_words
 from .layer import Context, Layer
+from .port_requests import parse_port_request
 from .values import All, Automatic, NetPortGradient, NetSharedArray, NumericArray
 
 EVALUATION_OPTIONS = {
@@ -368,6 +370,7 @@ def resolve_array_id(net: Layer, spec: Any, plan) -> Any:
 
 def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = None):
     opts = parse_evaluation_options(options or {})
+    decoding, props = parse_decoder_request(net, props)
     dtype = precision_dtype(opts["WorkingPrecision"])
     inputs, forced, numeric_in = split_data(net, data)
     empty = [p for p, a in inputs.items() if a.size == 0]
@@ -380,7 +383,8 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     net = specialize(net, inputs, flags)
     values = _working_values(net, dtype)
     plan = compile_plan(net)
-    request = parse_gradient_request(net, props, plan)
+    taps = parse_port_request(net, props, plan)  # NetPort(...): inner values
+    request = None if taps else parse_gradient_request(net, props, plan)
     batched = {}
     for port, arr in inputs.items():
         where = first_nonfinite(arr)
@@ -415,7 +419,9 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for lo, hi in chunks:
             part = {p: a[lo:hi] for p, a in batched.items()}
-            out, tape, states = run_forward(plan, values, part, ctx, keep=request is not None)
+            out, tape, states = run_forward(
+                plan, values, part, ctx, keep=request is not None, taps=taps and taps[1]
+            )
             _check_finite(net, plan, values, part, ctx, out)
             _check_finite_states(states)
             outs.append(out)
@@ -430,11 +436,22 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
                 in_grads.append(d_in)
                 for aid, g in d_arr.items():
                     arr_grads[aid] = g if aid not in arr_grads else arr_grads[aid] + g
+    if taps:
+        return _port_result(taps, outs, single, numeric_in)
     if request is None:
         result = {p: _join([o[p] for o in outs], single) for p in outs[0]}
         result = {p: _finish(r, numeric_in) for p, r in result.items()}
+        if decoding:
+            result = decode_outputs(decoding, result, single)
         return next(iter(result.values())) if len(result) == 1 else result
     return _gradient_result(request, in_grads, arr_grads, values, single, numeric_in)
+
+
+def _port_result(taps: tuple, outs: list, single: bool, numeric: bool):
+    """The values NetPort asked for: one value, or a dict keyed by NetPort."""
+    form, slots = taps
+    result = {k: _finish(_join([o[k] for o in outs], single), numeric) for k in slots}
+    return next(iter(result.values())) if form == "one" else result
 
 
 def _forced_gradient(net: Layer, port: str, g: np.ndarray, single: bool, n: int, dtype):

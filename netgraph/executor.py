@@ -37,6 +37,7 @@ class Plan:
     n_slots: int = 0
     array_kinds: dict = field(default_factory=dict)  # array id -> "learned" | "state"
     array_owners: dict = field(default_factory=dict)  # array id -> [(leaf path, array name)]
+    port_slots: dict = field(default_factory=dict)  # (layer path, output port) -> slot
 
     def new_slot(self) -> int:
         self.n_slots += 1
@@ -88,11 +89,15 @@ def compile_plan(net: Layer) -> Plan:
     return plan
 
 
-def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool = False):
+def run_forward(
+    plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool = False, taps=None
+):
     """Run every step. Returns (outputs, tape, state updates).
 
     `tape` (when `keep`) holds what backward needs; state updates are (step, {name: value}).
     `ctx.extra["modes"]` may force a mode per leaf path (frozen BatchNormalization in NetTrain).
+    `taps` ({key: slot}, intermediate values asked for with NetPort) keeps those slots alive;
+    their values are returned in the outputs dict under their keys.
     """
     slots: list[Any] = [None] * plan.n_slots
     for port, s in plan.inputs.items():
@@ -100,6 +105,7 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
     tape = [] if keep else None
     states = []
     modes = ctx.extra.get("modes")
+    kept = set(taps.values()) if taps else ()
     for step in plan.steps:
         arrays = {name: values[aid] for name, aid in step.arrays.items()}
         ins = {p: slots[s] for p, s in step.inputs.items()}
@@ -118,8 +124,12 @@ def run_forward(plan: Plan, values: dict, inputs: dict, ctx: Context, keep: bool
         if state:
             states.append((step, state))
         for s in step.free:
-            slots[s] = None
-    return {p: slots[s] for p, s in plan.outputs.items()}, tape, states
+            if not taps or s not in kept:
+                slots[s] = None
+    outputs = {p: slots[s] for p, s in plan.outputs.items()}
+    if taps:
+        outputs.update({key: slots[s] for key, s in taps.items()})
+    return outputs, tape, states
 
 
 def _located(exc: NetError, step: Step) -> NetError:

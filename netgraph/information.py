@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from . import shapes as S
+from .decoders import port_decoders
 from .errors import NetError, NetOptionError, did_you_mean
 from .layer import Layer
 from .values import Automatic, NetPort, NetSharedArray
@@ -213,6 +214,7 @@ def _props(net: Layer) -> dict:
         "OutputPorts": lambda: dict(net.output_shapes),
         "InputPortNames": lambda: [p.name for p in net.input_ports],
         "OutputPortNames": lambda: [p.name for p in net.output_ports],
+        "OutputPortDecoders": lambda: dict(port_decoders(net)),
         "Layers": lambda: dict(_leaves_with_values(net)),
         "LayersList": lambda: [leaf for _, leaf in _leaves_with_values(net)],
         "LayersCount": lambda: sum(1 for _ in net._leaves()),
@@ -313,10 +315,14 @@ class InformationReport:
         learned = _total(_count(s) for _, s, k, _ in arrays.values() if k == "learned")
         state = _total(_count(s) for _, s, k, _ in arrays.values() if k == "state")
         size = _total_bytes(arrays)
+        decoders = port_decoders(net)
         return {
             "Type": type(net).__name__,
             "Inputs": ", ".join(f"{p} {S.fmt(s)}" for p, s in net.input_shapes.items()),
-            "Outputs": ", ".join(f"{p} {S.fmt(s)}" for p, s in net.output_shapes.items()),
+            "Outputs": ", ".join(
+                f"{p} {S.fmt(s)}" + (f" {decoders[p]!r}" if p in decoders else "")
+                for p, s in net.output_shapes.items()
+            ),
             "LayersCount": info(net, "LayersCount"),
             "ArraysCount": len(arrays),
             "SharedArraysCount": info(net, "SharedArraysCount"),

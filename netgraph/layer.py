@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal, to_snake
 
 from . import shapes as S
+from .decoders import NetDecoder, check_decoders, decoder_note, split_port_options
 from .errors import NetArrayError, NetError, NetOptionError, NetShapeError, did_you_mean
 from .values import Automatic, NetSharedArray, NumericArray
 
@@ -159,7 +160,16 @@ class Layer:
     array_specs: ClassVar[tuple[ArraySpec, ...]] = ()
     variadic_inputs: ClassVar[bool] = False  # ports Input1..InputN, N set by the graph
 
-    __slots__ = ("_options", "_arrays", "_shapes", "_lrm", "_cache", "_shared", "_port_given")
+    __slots__ = (
+        "_options",
+        "_arrays",
+        "_shapes",
+        "_lrm",
+        "_cache",
+        "_shared",
+        "_port_given",
+        "_decoders",  # {output port: NetDecoder} given to this value (netgraph.decoders)
+    )
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -169,10 +179,26 @@ class Layer:
     # ----------------------------------------------------------------- construction
 
     def __init__(self, *args: Any, **kwargs: Any):
+        kwargs, decoders = self._take_decoders(kwargs)
         options, arrays, shapes, lrm = self._split_arguments(args, kwargs)
-        built = type(self)._make(self._validate_options(options), arrays, shapes, lrm)
+        built = type(self)._make(
+            self._validate_options(options), arrays, shapes, lrm, decoders=decoders
+        )
         for slot in Layer.__slots__:
             object.__setattr__(self, slot, getattr(built, slot))
+
+    def _take_decoders(self, kwargs: dict) -> tuple[dict, dict]:
+        """NetDecoders given as port options: (kwargs with each replaced by the shape it
+        fixes, {output port: decoder})."""
+        if not any(isinstance(v, NetDecoder) for v in kwargs.values()):
+            return kwargs, {}
+        names = {n: n for n in self._port_names()} | {to_snake(n): n for n in self._port_names()}
+        given = {names.get(k, k): v for k, v in kwargs.items() if isinstance(v, NetDecoder)}
+        outputs = [p.name for p in type(self).output_ports]
+        _, decoders = split_port_options(given, type(self).__name__, outputs)
+        rest = {k: v for k, v in kwargs.items() if not isinstance(v, NetDecoder)}
+        rest.update({port: dec.port_shape for port, dec in decoders.items()})
+        return rest, decoders
 
     @classmethod
     def _port_names(cls) -> list[str]:
@@ -228,7 +254,15 @@ class Layer:
 
     @classmethod
     def _make(
-        cls, options, arrays, shapes, lrm, array_error=NetArrayError, owner=None, shared=None
+        cls,
+        options,
+        arrays,
+        shapes,
+        lrm,
+        array_error=NetArrayError,
+        owner=None,
+        shared=None,
+        decoders=None,
     ):
         """Build a value from its parts: run inference to a fixed point, then check arrays.
 
@@ -251,7 +285,14 @@ class Layer:
             self, "_port_given", {k: v for k, v in shapes.items() if v is not None and k in ports}
         )
         object.__setattr__(self, "_shapes", {})
-        object.__setattr__(self, "_shapes", self._infer_shapes(shapes, array_error, owner))
+        object.__setattr__(self, "_decoders", dict(decoders or {}))
+        try:
+            object.__setattr__(self, "_shapes", self._infer_shapes(shapes, array_error, owner))
+        except NetError as exc:
+            if not decoder_note(self._decoders):
+                raise
+            raise type(exc)(str(exc) + decoder_note(self._decoders)) from None
+        check_decoders(self, self._decoders, owner or cls.__name__)
         self.check_arrays()
         return self
 
@@ -271,7 +312,15 @@ class Layer:
         return store.shapes
 
     def _replace(
-        self, *, options=None, arrays=None, shapes=None, lrm=None, shared=None, array_error=None
+        self,
+        *,
+        options=None,
+        arrays=None,
+        shapes=None,
+        lrm=None,
+        shared=None,
+        array_error=None,
+        decoders=None,
     ):
         """A new value with some parts replaced (everything is re-inferred and re-checked)."""
         ports = dict(self._port_given)
@@ -285,6 +334,7 @@ class Layer:
             self._lrm if lrm is None else lrm,
             array_error or NetArrayError,
             shared={n: merged.get(n) for n in names},
+            decoders=self._decoders if decoders is None else decoders,
         )
 
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
@@ -438,6 +488,8 @@ class Layer:
             return NotImplemented
         if self._options != other._options or self._lrm != other._lrm:
             return False
+        if self._decoders != other._decoders:
+            return False
         if self.input_shapes != other.input_shapes or self.output_shapes != other.output_shapes:
             return False
         # the values of shared arrays a lone layer holds (inside a container, the container does)
@@ -454,6 +506,7 @@ class Layer:
         for p in self.input_ports:
             if self._shapes.get(p.name) is not None:
                 parts.append(f"{p.name}={S.fmt(self._shapes[p.name])}")
+        parts += [f"{p}={d!r}" for p, d in self._decoders.items()]
         state = "" if self.is_initialized() else " <uninitialized>"
         return f"{type(self).__name__}({', '.join(parts)}){state}"
 

@@ -179,7 +179,16 @@ def _describe(layer: Layer, path: tuple, tensors: dict) -> dict:
         "learning_rate_multipliers": encode_value(
             layer._lrm, f'{where} option "LearningRateMultipliers"'
         ),
+        **_describe_decoders(layer),
     }
+
+
+def _describe_decoders(layer: Layer) -> dict:
+    """{"decoders": {port: {"type": ..., "labels": [...]}}} when the layer has any (files of
+    nets without decoders stay as they were)."""
+    if not layer._decoders:
+        return {}
+    return {"decoders": {p: d.to_json() for p, d in layer._decoders.items()}}
 
 
 def _describe_graph(net: NetGraph, path: tuple, tensors: dict) -> dict:
@@ -193,6 +202,7 @@ def _describe_graph(net: NetGraph, path: tuple, tensors: dict) -> dict:
         "learning_rate_multipliers": encode_value(
             net._lrm, f'{where} option "LearningRateMultipliers"'
         ),
+        **_describe_decoders(net),
     }
 
 
@@ -361,6 +371,7 @@ def _make_leaf(spec: LeafSpec, tensors: dict | None, check: Check, attached: set
     # exist only once its options are set, so those are given afterwards.
     declared = {p.name for p in cls.input_ports + cls.output_ports}
     kwargs.update({p: s for p, s in spec.ports.items() if p in declared})
+    kwargs.update(spec.decoders)
     layer = cls(*args, **kwargs, LearningRateMultipliers=spec.lrm)
     rest = {p: s for p, s in spec.ports.items() if p not in declared}
     if rest:
@@ -402,7 +413,7 @@ def _vertex(src: tuple) -> NetPort:
 def _make_graph(spec: GraphSpec, layers: dict) -> Layer:
     keys = list(layers)
     given: Any = list(layers.values()) if keys == list(range(len(keys))) else layers
-    kwargs = {**{p: s for p, s in spec.ports.items()}, "LearningRateMultipliers": spec.lrm}
+    kwargs = {**spec.ports, **spec.decoders, "LearningRateMultipliers": spec.lrm}
     if issubclass(spec.cls, NetChain):
         net = spec.cls(given, **kwargs)
     else:

@@ -8,6 +8,8 @@ Needs the optional extra: ``pip install "netgraph[onnx]"`` (onnx; onnxruntime to
 Test mode means: BatchNormalization uses its moving statistics (``training_mode`` 0), Dropout is
 the identity. Every port shape must be known. A layer without a converter, or an
 ElementwiseLayer built from a Python callable, raises `NetSaveError` naming its path and type.
+A NetDecoder is not part of the ONNX graph: an output port with a decoder exports its numbers
+(the class probabilities), and the labels stay with the netgraph file.
 
 >>> import netgraph as ng
 >>> sorted(CONVERTERS)[:3]

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
+from .decoders import NetDecoder, port_decoders, split_port_options
 from .errors import (
     NetArrayError,
     NetError,
@@ -127,8 +128,8 @@ def _extract(net: Layer, path: tuple, full: tuple) -> Any:
         return Automatic if value is None else value.copy()
     if what == "option":
         return getattr(net._options, name)
-    if what == "port":
-        return net.port_shape(name)
+    if what == "port":  # the decoder when the port has one, as Wolfram's NetExtract
+        return port_decoders(net).get(name) or net.port_shape(name)
     return net._lrm
 
 
@@ -207,12 +208,18 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
         options = {n: getattr(net._options, n) for n in type(net).Options.model_fields}
         options[name] = value
         return net._replace(options=type(net)._validate_options(options))
-    if what == "port":
+    if what == "port":  # a shape or a NetDecoder; either replaces the port's decoder
+        decoders = {p: d for p, d in net._decoders.items() if p != name}
+        if isinstance(value, NetDecoder):
+            outputs = [p.name for p in net.output_ports]
+            split_port_options({name: value}, owner, outputs)  # an input port is refused
+            decoders[name] = value
+            return net._replace(shapes={name: value.port_shape}, decoders=decoders)
         try:
             shape = S.parse(value, f'{owner} port "{name}"')
         except ValueError as exc:
             raise NetShapeError(str(exc) + ".") from None
-        return net._replace(shapes={name: shape})
+        return net._replace(shapes={name: shape}, decoders=decoders)
     return net._replace(lrm=_check_lrm(value, owner))
 
 

@@ -130,12 +130,22 @@ class NumericArray:
 
 
 class NetPort:
-    """A port: `NetPort("Input")` of the graph, or `NetPort(layer, "Port")` of an inner layer.
+    """A port: `NetPort("Input")` of the graph, `NetPort(layer, "Port")` of an inner layer,
+    `NetPort(("block", "bn"), "Output")` (or `NetPort("block", "bn", "Output")`) of a layer
+    inside a nested container, and `NetPort(All)`: every layer's outputs (in evaluation).
+
+    `layer` is None (a port of the net itself), a key, a tuple of keys (a nested layer) or All.
+    Ports compare by value and can be dict keys: `net(x, [NetPort(...), ...])` returns a dict
+    keyed by them.
 
     >>> NetPort("Input")
     NetPort('Input')
     >>> NetPort("bn", "Output")
     NetPort('bn', 'Output')
+    >>> NetPort(("block", "bn"), "Output") == NetPort("block", "bn", "Output")
+    True
+    >>> NetPort(("bn",), "Output") == NetPort("bn", "Output"), NetPort(All)
+    (True, NetPort(All))
     """
 
     __slots__ = ("layer", "port")
@@ -143,14 +153,28 @@ class NetPort:
     def __init__(self, *spec: Any):
         if len(spec) == 1 and isinstance(spec[0], (tuple, list)):
             spec = tuple(spec[0])
-        if len(spec) == 1 and isinstance(spec[0], str):
+        if len(spec) == 2 and isinstance(spec[0], (tuple, list)):
+            spec = (*spec[0], spec[1])  # NetPort(("block", "bn"), "Output")
+        if len(spec) == 1 and spec[0] is All:
+            self.layer, self.port = All, None
+        elif len(spec) == 1 and isinstance(spec[0], str):
             self.layer, self.port = None, spec[0]
-        elif len(spec) == 2 and isinstance(spec[1], str) and _is_key(spec[0]):
-            self.layer, self.port = spec[0], spec[1]
+        elif len(spec) >= 2 and isinstance(spec[-1], str) and all(map(_is_key, spec[:-1])):
+            keys = tuple(k if isinstance(k, str) else int(k) for k in spec[:-1])
+            self.layer = keys[0] if len(keys) == 1 else keys
+            self.port = spec[-1]
         else:
             raise NetError(
-                f'NetPort: expected NetPort("Port") or NetPort(layer, "Port"), got {spec!r}.'
+                'NetPort: expected NetPort("Port"), NetPort(layer, "Port"), '
+                f'NetPort((layer, inner layer, ...), "Port") or NetPort(All), got {spec!r:.80}.'
             )
+
+    @property
+    def path(self) -> tuple:
+        """The layer keys from the outermost container in: () for a port of the net itself."""
+        if self.layer is None or self.layer is All:
+            return ()
+        return self.layer if isinstance(self.layer, tuple) else (self.layer,)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NetPort) and (self.layer, self.port) == (other.layer, other.port)
@@ -159,6 +183,8 @@ class NetPort:
         return hash(("NetPort", self.layer, self.port))
 
     def __repr__(self) -> str:
+        if self.layer is All:
+            return "NetPort(All)"
         if self.layer is None:
             return f"NetPort({self.port!r})"
         return f"NetPort({self.layer!r}, {self.port!r})"

@@ -110,7 +110,8 @@ def test_net_port_equality_and_hash():
     assert ng.NetPort(2, "Output").layer == 2 and ng.NetPort("x").layer is None
 
 
-@pytest.mark.parametrize("spec", [(), (1,), ("a", "b", "c"), ("a", 3)])
+# ("a", "b", "c") is a nested path (layer "b" inside "a", port "c"): see test_netport_outputs
+@pytest.mark.parametrize("spec", [(), (1,), ("a", 1.5, "c"), ("a", 3), (("a", None), "c")])
 def test_net_port_bad_forms(spec):
     with pytest.raises(ng.NetError):
         ng.NetPort(*spec)

@@ -4,7 +4,10 @@ Automatic: each output port gets a loss chosen by the layer that produces it —
 gets CrossEntropyLossLayer("Index") for class targets (one number per output vector, which must
 be an integral class index) and "Probabilities" for probability-vector targets, an
 ElementwiseLayer("LogisticSigmoid") gets CrossEntropyLossLayer("Binary"), anything else
-MeanSquaredLossLayer. A net whose outputs already come from loss layers trains as it is.
+MeanSquaredLossLayer. An output port with a NetDecoder takes labels as targets: a "Class"
+decoder's labels become class indices for CrossEntropyLossLayer("Index"), a "Boolean" decoder's
+True/False become 1/0 for CrossEntropyLossLayer("Binary"). A net whose outputs already come
+from loss layers trains as it is.
 The targets take the name of the output port they belong to: `{"Input": X, "Output": Y}`.
 """
 
@@ -16,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from netgraph.containers import NetGraph
+from netgraph.decoders import port_decoders
 from netgraph.errors import NetDataError, NetOptionError
 from netgraph.layer import LAYER_TYPES, Layer
 from netgraph.values import Automatic, NetPort
@@ -103,7 +107,30 @@ def _feeds_target(net: Layer, port: str) -> bool:
     return False
 
 
+def target_encoders(net: Layer, losses: dict) -> dict:
+    """{target port: function(values, what) -> array} for the output ports with a NetDecoder:
+    class labels become class indices, booleans 1.0/0.0 (shaped like the port)."""
+    decoders = port_decoders(net)
+    out = {}
+    for port, loss in losses.items():
+        dec = decoders.get(port)
+        if dec is None or loss == "self":
+            continue
+        shape = net.port_shape(port) if dec.kind == "Boolean" else ()
+        shape = tuple(shape) if shape is not None and None not in shape else ()
+
+        def encode(values, what, dec=dec, port=port, shape=shape):
+            return dec.encode(values, port, what).reshape((-1, *shape))
+
+        out[port] = encode
+    return out
+
+
 def automatic_loss(net: Layer, port: str, targets: np.ndarray) -> Layer:
+    decoder = port_decoders(net).get(port)
+    if decoder is not None:  # targets were labels (class indices now) or booleans
+        form = "Index" if decoder.kind == "Class" else "Binary"
+        return LAYER_TYPES["CrossEntropyLossLayer"](form)
     kind = type(producer(net, port)).__name__
     layer = producer(net, port)
     if kind == "SoftmaxLayer":

@@ -17,10 +17,23 @@ from netgraph.evaluation import as_numeric, first_nonfinite
 from netgraph.values import NumericArray
 
 
-def normalize(data: Any, input_ports: list[str], target_ports: list[str], what: str) -> dict:
-    """Data in any accepted form -> {port: ndarray of examples (axis 0)}."""
+def normalize(
+    data: Any,
+    input_ports: list[str],
+    target_ports: list[str],
+    what: str,
+    encoders: dict | None = None,
+) -> dict:
+    """Data in any accepted form -> {port: ndarray of examples (axis 0)}.
+
+    `encoders` ({target port: function(values, what) -> array}) turn the targets of ports with
+    a NetDecoder (class labels, booleans) into numbers before they are checked."""
+    return _normalize(data, input_ports, target_ports, what, encoders or {})
+
+
+def _normalize(data, input_ports, target_ports, what, encoders) -> dict:
     if isinstance(data, dict):
-        return _from_dict(data, input_ports + target_ports, what)
+        return _from_dict(data, input_ports + target_ports, what, encoders)
     if isinstance(data, tuple) and len(data) == 2:
         if len(input_ports) != 1 or len(target_ports) != 1:
             raise NetDataError(
@@ -29,7 +42,7 @@ def normalize(data: Any, input_ports: list[str], target_ports: list[str], what: 
                 "{port: data} instead."
             )
         out = {input_ports[0]: _examples(data[0], input_ports[0], what)}
-        out[target_ports[0]] = _examples(data[1], target_ports[0], what)
+        out[target_ports[0]] = _examples(data[1], target_ports[0], what, encoders)
         return out
     if isinstance(data, list) and data and all(isinstance(p, tuple) and len(p) == 2 for p in data):
         if len(input_ports) != 1 or len(target_ports) != 1:
@@ -41,7 +54,7 @@ def normalize(data: Any, input_ports: list[str], target_ports: list[str], what: 
         targets = [p[1] for p in data]
         return {
             input_ports[0]: _examples(inputs, input_ports[0], what),
-            target_ports[0]: _examples(targets, target_ports[0], what),
+            target_ports[0]: _examples(targets, target_ports[0], what, encoders),
         }
     if isinstance(data, (list, tuple)) and len(data) == 0:
         raise NetDataError(f"{what} is empty: it has no examples.")
@@ -51,7 +64,7 @@ def normalize(data: Any, input_ports: list[str], target_ports: list[str], what: 
     )
 
 
-def _from_dict(data: dict, ports: list[str], what: str) -> dict:
+def _from_dict(data: dict, ports: list[str], what: str, encoders: dict) -> dict:
     from netgraph.errors import did_you_mean
 
     out = {}
@@ -61,15 +74,17 @@ def _from_dict(data: dict, ports: list[str], what: str) -> dict:
                 f"{what}: the net has no port {key!r} (ports: {', '.join(ports)})."
                 + did_you_mean(key, ports)
             )
-        out[key] = _examples(value, key, what)
+        out[key] = _examples(value, key, what, encoders)
     missing = [p for p in ports if p not in out]
     if missing:
         raise NetDataError(f"{what}: no data for port(s) {', '.join(map(repr, missing))}.")
     return out
 
 
-def _examples(value: Any, port: str, what: str) -> np.ndarray:
+def _examples(value: Any, port: str, what: str, encoders: dict | None = None) -> np.ndarray:
     """One port's examples as an array; non-numeric, ragged or non-finite data is refused."""
+    if encoders and port in encoders:
+        value = encoders[port](value, what)
     if isinstance(value, NumericArray):
         value = np.asarray(value)
     if isinstance(value, (list, tuple)):

@@ -175,14 +175,15 @@ class Trainer:
         split_rng = np.random.default_rng(seeds[2])
 
         input_ports, target_ports, losses = attach.target_plan(net, opts["LossFunction"])
-        train = D.normalize(data, input_ports, target_ports, "training data")
+        encoders = attach.target_encoders(net, losses)  # labels of ports with a NetDecoder
+        train = D.normalize(data, input_ports, target_ports, "training data", encoders)
         self.n = D.count_examples(train, "training data")
         validation = opts["ValidationSet"]
         if isinstance(validation, Scaled):
             train, valid = D.split_validation(train, validation.value, split_rng)
             self.n = D.count_examples(train, "training data")
         elif validation is not None:
-            valid = D.normalize(validation, input_ports, target_ports, "validation data")
+            valid = D.normalize(validation, input_ports, target_ports, "validation data", encoders)
             D.count_examples(valid, "validation data")
         else:
             valid = None

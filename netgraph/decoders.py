@@ -1,0 +1,397 @@
+"""NetDecoder: turn an output port's numbers into labels ("Class") or truth values ("Boolean").
+
+A decoder is attached to an output port as a port option (`Output=NetDecoder(...)` on a layer,
+NetChain or NetGraph). It fixes the port's shape (a "Class" decoder with n labels: `(n,)`),
+makes `net(x)` return labels, answers properties (`net(x, "Probabilities")`), and lets NetTrain
+take labels as targets (converted to the class indices CrossEntropyLossLayer("Index") uses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import shapes as S
+from .errors import NetDataError, NetError, NetOptionError, NetShapeError, did_you_mean
+
+DECODER_TYPES = ("Class", "Boolean")
+LABEL_TYPES = (str, bool, int, float)
+CLASS_PROPERTIES = ("Decision", "TopDecisions", "TopProbabilities", "Probabilities")
+CLASS_PROPERTIES += ("Probability", "Entropy")
+BOOLEAN_PROPERTIES = ("Decision", "Probabilities", "Probability")
+TOP_DEFAULT = 5  # "TopProbabilities" without a count: the 5 most likely classes (or fewer)
+
+
+def _label(value: Any, where: str) -> Any:
+    """A label as a plain Python str/bool/int/float (numpy scalars unwrapped)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not isinstance(value, LABEL_TYPES) or (isinstance(value, float) and not np.isfinite(value)):
+        raise NetError(
+            f"{where}: a class label must be a string, an int, a finite float or a bool, "
+            f"got {type(value).__name__} {value!r:.40}."
+        )
+    return value
+
+
+class NetDecoder:
+    """A decoder for an output port: `NetDecoder(("Class", labels))` or `NetDecoder("Boolean")`.
+
+    `NetDecoder("Class", labels)` is the same as `NetDecoder(("Class", labels))`. A decoder is
+    also a function: `decoder(probabilities, prop="Decision")`.
+
+    >>> import numpy as np, netgraph as ng
+    >>> dec = ng.NetDecoder(("Class", ["cat", "dog", "bird"]))
+    >>> dec([0.2, 0.7, 0.1]), dec([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    ('dog', ['dog', 'cat'])
+    >>> dec([0.2, 0.7, 0.1], ("TopProbabilities", 2))
+    [('dog', 0.7), ('cat', 0.2)]
+    >>> ng.NetDecoder("Boolean")(0.75, "Probabilities")
+    {True: 0.75, False: 0.25}
+
+    On a net's output port (it fixes the port's shape to one entry per label):
+
+    >>> net = ng.NetChain([ng.LinearLayer(Weights=np.eye(3), Biases=np.zeros(3)),
+    ...                    ng.SoftmaxLayer()], Input=3, Output=dec)
+    >>> net(np.array([0.0, 2.0, 0.0])), net(np.array([[0.0, 2, 0], [5, 0, 0]]))
+    ('dog', ['dog', 'cat'])
+    >>> net(np.array([0.0, 2.0, 0.0]), ("TopDecisions", 2))
+    ['dog', 'cat']
+    """
+
+    __slots__ = ("kind", "labels")
+
+    def __init__(self, spec: Any, labels: Any = None):
+        if isinstance(spec, (tuple, list)) and labels is None and len(spec) == 2:
+            spec, labels = spec
+        if not isinstance(spec, str) or spec not in DECODER_TYPES:
+            raise NetOptionError(
+                f"NetDecoder: unknown decoder type {spec!r:.40}."
+                + did_you_mean(spec, DECODER_TYPES)
+                + ' Give NetDecoder(("Class", [label, ...])) or NetDecoder("Boolean").'
+            )
+        self.kind = spec
+        if spec == "Boolean":
+            if labels is not None:
+                raise NetOptionError(f'NetDecoder("Boolean") takes no labels, got {labels!r:.40}.')
+            self.labels = (True, False)
+            return
+        if isinstance(labels, (str, bytes, dict, set)) or not hasattr(labels, "__len__"):
+            raise NetOptionError(
+                f'NetDecoder("Class"): expected a list of class labels, got {labels!r:.60}.'
+            )
+        labels = tuple(_label(v, f'NetDecoder("Class") label {i}') for i, v in enumerate(labels))
+        if len(labels) < 2:
+            raise NetOptionError(
+                f'NetDecoder("Class"): give at least 2 class labels, got {list(labels)!r}.'
+            )
+        seen: dict = {}
+        for i, v in enumerate(labels):
+            if v in seen:  # 1, 1.0 and True are one dict key: they could not be told apart
+                raise NetOptionError(
+                    f'NetDecoder("Class"): labels {seen[v]} ({labels[seen[v]]!r}) and {i} '
+                    f"({v!r}) are equal; every label must be distinct."
+                )
+            seen[v] = i
+        self.labels = labels
+
+    # ------------------------------------------------------------------ shape
+
+    @property
+    def port_shape(self) -> Any:
+        """The port shape the decoder fixes: `(n,)` for n classes; None (any) for Boolean."""
+        return (len(self.labels),) if self.kind == "Class" else None
+
+    def check_port(self, shape: Any, where: str) -> None:
+        """A Boolean decoder reads one number per example: shape () or (1,)."""
+        if self.kind == "Boolean" and S.is_known(shape) and tuple(shape) not in ((), (1,)):
+            raise NetShapeError(
+                f"{where} has shape {S.fmt(shape)}, but {self!r} reads one probability per "
+                "example: the port must have shape () or (1,)."
+            )
+
+    def describe(self) -> str:
+        return repr(self)
+
+    # ------------------------------------------------------------------ decoding
+
+    def __call__(self, data: Any, prop: Any = "Decision") -> Any:
+        arr = np.asarray(data, dtype=np.float64)
+        rank = 0 if self.kind == "Boolean" else 1
+        single = arr.ndim == rank or (self.kind == "Boolean" and arr.shape == (1,))
+        return self.decode(arr, prop, single)
+
+    def decode(self, arr: np.ndarray, prop: Any, single: bool) -> Any:
+        """Decode a batch (or, with `single`, one example) of the port's values."""
+        name, arg = self._property(prop)
+        batch = np.asarray(arr, dtype=np.float64)
+        batch = batch[None] if single else batch
+        batch = batch.reshape(len(batch), -1)
+        if self.kind == "Boolean":
+            p = batch[:, 0]
+            if name == "Decision":  # True when p > 0.5
+                out = [bool(v) for v in p > 0.5]
+                return out[0] if single else out
+            batch = np.stack([p, 1.0 - p], axis=1)
+        out = _CLASS_DECODING[name](self, batch, arg)
+        return out[0] if single else out
+
+    def _property(self, prop: Any) -> tuple[str, Any]:
+        valid = CLASS_PROPERTIES if self.kind == "Class" else BOOLEAN_PROPERTIES
+        name, arg = prop, None
+        if isinstance(prop, (tuple, list)) and len(prop) == 2 and isinstance(prop[0], str):
+            name, arg = prop
+        if not isinstance(name, str) or name not in valid:
+            raise NetOptionError(
+                f"{self!r}: unknown property {prop!r:.60}."
+                + did_you_mean(name, valid)
+                + " Properties: "
+                + ", ".join(valid)
+                + " (None skips the decoder)."
+            )
+        if name in ("TopDecisions", "TopProbabilities"):
+            n = len(self.labels)
+            k = min(TOP_DEFAULT, n) if arg is None and name == "TopProbabilities" else arg
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise NetOptionError(
+                    f'{self!r}: ("{name}", k) needs a positive integer k, got {arg!r:.40}.'
+                )
+            return name, min(int(k), n)
+        if name == "Probability":
+            return name, self._index_of(arg, "the property Probability")
+        if arg is not None:
+            raise NetOptionError(f'{self!r}: the property "{name}" takes no argument.')
+        return name, None
+
+    def _index_of(self, label: Any, where: str) -> int:
+        j = self.index_of(label)
+        if j is None:
+            raise NetOptionError(
+                f"{self!r}: {where}: unknown class {label!r:.40}."
+                + did_you_mean(label, [str(v) for v in self.labels])
+            )
+        return j
+
+    def index_of(self, label: Any) -> int | None:
+        """The position of `label` (True is not the label 1), or None."""
+        label = label.item() if isinstance(label, np.generic) else label
+        for i, v in enumerate(self.labels):
+            if isinstance(label, LABEL_TYPES) and v == label:
+                if isinstance(v, bool) == isinstance(label, bool):
+                    return i
+        return None
+
+    # ------------------------------------------------------------------ encoding (NetTrain)
+
+    def encode(self, targets: Any, port: str, what: str) -> np.ndarray:
+        """Training targets (labels, or booleans) -> class indices (float array of shape (n,))
+        or, for Boolean, probabilities 1.0/0.0."""
+        if isinstance(targets, np.ndarray) and targets.dtype.kind in "biuf":
+            values = targets.reshape(len(targets), -1)[:, 0].tolist() if targets.ndim else []
+            if targets.ndim > 1 and targets[0].size != 1:
+                raise NetDataError(
+                    f"{what}: port {port!r} has {self!r}: give one label per example, got "
+                    f"examples of shape {targets.shape[1:]}."
+                )
+        elif isinstance(targets, (list, tuple)):
+            values = list(targets)
+        else:
+            raise NetDataError(
+                f"{what}: port {port!r} has {self!r}: give a list of labels, got "
+                f"{type(targets).__name__}."
+            )
+        if not values:
+            raise NetDataError(f"{what} is empty: port {port!r} has no examples.")
+        if self.kind == "Boolean":
+            return self._encode_boolean(values, port, what)
+        out = np.empty(len(values), dtype=np.float32)
+        for i, v in enumerate(values):
+            j = self.index_of(v)
+            if j is None:
+                raise NetDataError(
+                    f"{what}: example {i} of port {port!r} has the label {v!r:.40}, which is "
+                    f"not one of the classes of {self!r}."
+                    + did_you_mean(v, [str(c) for c in self.labels])
+                )
+            out[i] = j
+        return out
+
+    def _encode_boolean(self, values: list, port: str, what: str) -> np.ndarray:
+        out = np.empty(len(values), dtype=np.float32)
+        for i, v in enumerate(values):
+            v = v.item() if isinstance(v, np.generic) else v
+            if isinstance(v, (list, tuple)) and len(v) == 1:
+                v = v[0]
+            if isinstance(v, bool) or (isinstance(v, (int, float)) and 0 <= v <= 1):
+                out[i] = float(v)
+            else:
+                raise NetDataError(
+                    f"{what}: example {i} of port {port!r} is {v!r:.40}, but the port has "
+                    f"{self!r}: give True/False (or a probability in [0, 1])."
+                )
+        return out
+
+    # ------------------------------------------------------------------ value
+
+    def to_json(self) -> dict:
+        return {"type": self.kind, "labels": list(self.labels) if self.kind == "Class" else None}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NetDecoder):
+            return NotImplemented
+        typed = [(type(v), v) for v in self.labels], [(type(v), v) for v in other.labels]
+        return self.kind == other.kind and typed[0] == typed[1]
+
+    def __hash__(self) -> int:
+        return hash(("NetDecoder", self.kind, self.labels))
+
+    def __repr__(self) -> str:
+        if self.kind == "Boolean":
+            return 'NetDecoder("Boolean")'
+        shown = list(self.labels)
+        if len(shown) > 8:
+            head = ", ".join(map(repr, shown[:3]))
+            return f'NetDecoder(("Class", [{head}, ... ({len(shown)} labels)]))'
+        return f'NetDecoder(("Class", {shown!r}))'
+
+
+def _decision(dec: NetDecoder, p: np.ndarray, _arg) -> list:
+    return [dec.labels[i] for i in np.argmax(p, axis=1)]
+
+
+def _top(p: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-p, axis=1, kind="stable")[:, :k]
+
+
+def _top_decisions(dec: NetDecoder, p: np.ndarray, k: int) -> list:
+    return [[dec.labels[i] for i in row] for row in _top(p, k)]
+
+
+def _top_probabilities(dec: NetDecoder, p: np.ndarray, k: int) -> list:
+    order = _top(p, k)
+    values = np.take_along_axis(p, order, axis=1)
+    return [
+        [(dec.labels[i], float(v)) for i, v in zip(row, vals)] for row, vals in zip(order, values)
+    ]
+
+
+def _probabilities(dec: NetDecoder, p: np.ndarray, _arg) -> list:
+    return [dict(zip(dec.labels, map(float, row))) for row in p]
+
+
+def _probability(dec: NetDecoder, p: np.ndarray, i: int) -> list:
+    return [float(v) for v in p[:, i]]
+
+
+def _entropy(dec: NetDecoder, p: np.ndarray, _arg) -> list:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return [float(v) for v in terms.sum(axis=1)]
+
+
+_CLASS_DECODING = {
+    "Decision": _decision,
+    "TopDecisions": _top_decisions,
+    "TopProbabilities": _top_probabilities,
+    "Probabilities": _probabilities,
+    "Probability": _probability,
+    "Entropy": _entropy,
+}
+
+
+# ------------------------------------------------------------------ nets and ports
+
+
+def port_decoders(net: Any) -> dict:
+    """{output port: NetDecoder} of a net: its own decoders, and those of the inner layers
+    whose outputs are the net's outputs (a decoder on a chain's last layer decodes the chain).
+    Cached on the (immutable) net value; the caller must not change the dict."""
+    cache = getattr(net, "_cache", None)
+    found = cache.get("decoders") if cache is not None else None
+    if found is None:
+        found = _port_decoders(net)
+        if cache is not None:
+            cache["decoders"] = found
+    return found
+
+
+def _port_decoders(net: Any) -> dict:
+    own = dict(getattr(net, "_decoders", None) or {})
+    outputs = getattr(net, "_outputs", None)
+    if outputs:
+        for port, (key, inner) in outputs.items():
+            if port not in own and key is not None:
+                found = port_decoders(net._layers[key]).get(inner)
+                if found is not None:
+                    own[port] = found
+    return own
+
+
+def split_port_options(values: dict, owner: str, outputs: Any) -> tuple[dict, dict]:
+    """Port options as given -> (shape specs, decoders). A decoder becomes its shape."""
+    specs, decoders = {}, {}
+    for port, value in values.items():
+        if isinstance(value, NetDecoder):
+            if outputs is not None and port not in outputs:
+                raise NetOptionError(
+                    f'{owner}: port "{port}" is not an output port; a NetDecoder can only be '
+                    f"attached to an output port ({', '.join(map(repr, outputs))})."
+                )
+            decoders[port] = value
+            value = value.port_shape
+        specs[port] = value
+    return specs, decoders
+
+
+def check_decoders(net: Any, decoders: dict, owner: str) -> None:
+    """Each decoder fits its port's inferred shape."""
+    for port, dec in decoders.items():
+        dec.check_port(net.port_shape(port), f'{owner} port "{port}"')
+
+
+def decoder_note(decoders: dict) -> str:
+    """A sentence to add to a shape error: which decoder fixed which port."""
+    notes = [
+        f'port "{p}" has {d!r}, which fixes its shape to {S.fmt(d.port_shape)}'
+        for p, d in decoders.items()
+        if d.port_shape is not None
+    ]
+    return (" (" + "; ".join(notes) + ")") if notes else ""
+
+
+def parse_decoder_request(net: Any, props: tuple) -> tuple[dict | None, tuple]:
+    """({port: (decoder, property)} or None, the properties left for other requests).
+
+    No property: decode every port that has a decoder ("Decision"). `None`: no decoding (the
+    raw arrays). A name or (name, argument): that property, checked before any work is done.
+    """
+    decoders = port_decoders(net)
+    if not props:
+        return ({p: (d, "Decision") for p, d in decoders.items()} or None), ()
+    prop = props[0]
+    if len(props) == 1 and prop is None:
+        return None, ()
+    named = isinstance(prop, str) or (
+        isinstance(prop, tuple) and len(prop) == 2 and isinstance(prop[0], str)
+    )
+    if len(props) != 1 or not named:
+        return None, props
+    if not decoders:
+        raise NetOptionError(
+            f"{type(net).__name__}: unknown evaluation property {prop!r:.60}: properties such "
+            'as "Probabilities" need a NetDecoder on an output port (Output=NetDecoder(...)), '
+            "and this net has none. Use NetPort(...) for inner values or NetPortGradient(...) "
+            "for gradients."
+        )
+    for dec in decoders.values():
+        dec._property(prop)  # a misspelt property fails before the net runs
+    return {p: (d, prop) for p, d in decoders.items()}, ()
+
+
+def decode_outputs(decoding: dict, outputs: dict, single: bool) -> dict:
+    """The net's outputs with the decoded ports replaced by their decoded values."""
+    return {
+        p: (decoding[p][0].decode(arr, decoding[p][1], single) if p in decoding else arr)
+        for p, arr in outputs.items()
+    }
