@@ -113,7 +113,9 @@ def _padded(x: np.ndarray, g: _Geometry, pads: Pads, fill: float = 0.0) -> np.nd
     if not g.slack and not any(b or e for b, e in pads) and x.flags.c_contiguous:
         return x.reshape(-1)
     size = x.shape[0] * x.shape[1] * math.prod(g.padded)
-    flat = _scratch(("pad", pads, g.slack), (size + g.slack,), x.dtype, fill)
+    # Keyed by x's whole shape: a buffer of the same size laid out otherwise would have its
+    # interior where this one's border is, and leave its values there.
+    flat = _scratch(("pad", x.shape, pads, g.slack), (size + g.slack,), x.dtype, fill)
     flat[:size].reshape(*x.shape[:2], *g.padded)[_interior(x.shape, pads)] = x
     return flat
 
