@@ -431,7 +431,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
                 for aid, g in d_arr.items():
                     arr_grads[aid] = g if aid not in arr_grads else arr_grads[aid] + g
     if request is None:
-        result = {p: _join([o[p] for o in outs], single) for p in outs[0]}
+        result = _distinct({p: _join([o[p] for o in outs], single) for p in outs[0]})
         result = {p: _finish(r, numeric_in) for p, r in result.items()}
         return next(iter(result.values())) if len(result) == 1 else result
     return _gradient_result(request, in_grads, arr_grads, values, single, numeric_in)
@@ -493,6 +493,18 @@ def _join(parts: list, single: bool) -> np.ndarray:
     return arr[0] if single else arr
 
 
+def _distinct(arrays: dict) -> dict:
+    """The arrays with any one handed out under two keys copied for the second: two output
+    ports fed by one layer port, or a TotalLayer's inputs (one shared gradient), must not
+    change together when the caller writes to one."""
+    seen: set = set()
+    out = {}
+    for key, arr in arrays.items():
+        out[key] = arr.copy() if id(arr) in seen else arr
+        seen.add(id(arr))
+    return out
+
+
 def _finish(arr: np.ndarray, numeric: bool):
     arr = np.array(arr, copy=True) if not arr.flags.owndata or not arr.flags.writeable else arr
     if numeric:
@@ -502,7 +514,7 @@ def _finish(arr: np.ndarray, numeric: bool):
 
 def _gradient_result(request, in_grads, arr_grads, values, single, numeric):
     kind, wanted = request
-    result = {}
+    grads = {}
     for key, what, target in wanted:
         if what == "input":
             parts = [g[target] for g in in_grads]
@@ -516,7 +528,8 @@ def _gradient_result(request, in_grads, arr_grads, values, single, numeric):
                 g = np.zeros_like(values[target])
         if g is None:
             raise NetError(f'no gradient flows to port "{key}".')
-        result[key] = _finish(g, numeric)
+        grads[key] = g
+    result = {key: _finish(g, numeric) for key, g in _distinct(grads).items()}
     return result if kind == "all" else next(iter(result.values()))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
@@ -135,7 +136,7 @@ def test_pooling_in_a_net_after_evaluating_another_layout():
 # --------------------------------------------------------------------------- property
 
 PROPERTY = settings(
-    max_examples=30,
+    max_examples=50,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -149,8 +150,8 @@ def window_calls(draw):
     Layouts come in families: (N, C) swapped or spatial dims reversed give the same element
     count laid out otherwise, which is what used to collide in the scratch buffers.
     """
-    d = draw(st.integers(1, 2))
-    spatial = tuple(draw(st.integers(1, 7)) for _ in range(d))
+    d = draw(st.integers(1, 3))
+    spatial = tuple(draw(st.integers(1, 7 if d < 3 else 4)) for _ in range(d))
     n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     pooling = draw(st.booleans())
     k = draw(st.integers(1, min(3, *spatial)))
@@ -204,10 +205,10 @@ def on_fresh_buffers(call):
 
 
 @PROPERTY
-@given(st.lists(window_calls(), min_size=1, max_size=3))
-def test_interleaved_layouts_give_the_results_of_fresh_buffers(families):
+@given(st.lists(window_calls(), min_size=1, max_size=3), st.data())
+def test_interleaved_layouts_give_the_results_of_fresh_buffers(families, data):
     calls = [call for family in families for call in family]
-    order = np.random.default_rng(len(calls)).permutation(len(calls))  # families interleave
+    order = data.draw(st.permutations(range(len(calls))))  # the families interleave
     results, snapshots = {}, {}
     for i in order:
         results[i] = evaluate(calls[i])
@@ -219,3 +220,90 @@ def test_interleaved_layouts_give_the_results_of_fresh_buffers(families):
             np.testing.assert_array_equal(value, expected[key], err_msg=f"call {i}, {key}")
             # nothing handed back shares memory with a buffer that later calls overwrote
             np.testing.assert_array_equal(value, snapshots[i][key], err_msg=f"call {i}, {key}")
+
+
+# --------------------------------------------------------------------------- every layer
+
+
+def _batch(*shape):
+    return lambda rng: rng.standard_normal((3, *shape)).astype(np.float32)
+
+
+def _ports(**shapes):
+    return lambda rng: {port: _batch(*shape)(rng) for port, shape in shapes.items()}
+
+
+TWO_PORTS = _ports(Input1=(4,), Input2=(4,))
+LAYERS = {  # name: (layer, data, differentiable)
+    "linear": (ng.LinearLayer(3, Input=4), _batch(4), True),
+    "ramp": (ng.ElementwiseLayer("Ramp", Input=4), _batch(4), True),
+    "identity-callable": (ng.ElementwiseLayer(lambda v: v, Input=4), _batch(4), False),
+    "batchnorm": (ng.BatchNormalizationLayer(Input=(2, 3)), _batch(2, 3), True),
+    "softmax": (ng.SoftmaxLayer(Input=4), _batch(4), True),
+    "dropout": (ng.DropoutLayer(0.5, Input=4), _batch(4), True),
+    "flatten": (ng.FlattenLayer(Input=(2, 3)), _batch(2, 3), True),
+    "reshape": (ng.ReshapeLayer((3, 2), Input=(2, 3)), _batch(2, 3), True),
+    "conv": (ng.ConvolutionLayer(2, 2, PaddingSize=1, Input=(1, 3, 3)), _batch(1, 3, 3), True),
+    "pool": (ng.PoolingLayer(2, Function="Mean", Input=(1, 3, 3)), _batch(1, 3, 3), True),
+    "total": (ng.TotalLayer(InputPorts=2, Input1=4), TWO_PORTS, True),
+    "catenate": (ng.CatenateLayer(InputPorts=2, Input1=4, Input2=4), TWO_PORTS, True),
+    "threading": (ng.ThreadingLayer("Max", InputPorts=2, Input1=4), TWO_PORTS, True),
+    "mean-squared": (ng.MeanSquaredLossLayer(Input=4), _ports(Input=(4,), Target=(4,)), True),
+}
+
+
+def _everything(net, data, differentiable):
+    """What a user can get back from one batch: outputs in both modes and all gradients."""
+    results = {"Test": net(data), "Train": net(data, NetEvaluationMode="Train", RandomSeeding=1)}
+    if differentiable:
+        grads = net(data, ng.NetPortGradient(ng.All))
+        results.update({("gradient", key): value for key, value in grads.items()})
+    return {key: value if isinstance(value, dict) else {"": value} for key, value in
+            results.items()}  # fmt: skip
+
+
+def _flat(results):
+    return {(key, port): v for key, value in results.items() for port, v in value.items()}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_nothing_handed_back_aliases_the_data_or_a_later_call(name):
+    layer, make_data, differentiable = LAYERS[name]
+    net = ng.NetInitialize(layer, RandomSeeding=0)
+    rng = np.random.default_rng(5)
+    data = make_data(rng)
+    given = {k: v.copy() for k, v in data.items()} if isinstance(data, dict) else data.copy()
+    arrays = {k: v.copy() for k, v in ng.Information(net, "Arrays").items()}
+    first = _flat(_everything(net, data, differentiable))
+    kept = {key: value.copy() for key, value in first.items()}
+    _everything(net, make_data(rng), differentiable)  # other data, same layout
+    inputs = list(data.values()) if isinstance(data, dict) else [data]
+    for key, value in first.items():
+        assert not any(np.shares_memory(value, x) for x in inputs), key
+        np.testing.assert_array_equal(value, kept[key], err_msg=str(key))
+        value[...] = 0  # the caller owns it: writing to it changes nothing else
+    np.testing.assert_equal(data, given)  # the caller's data is untouched
+    for key, value in _flat(_everything(net, data, differentiable)).items():
+        np.testing.assert_array_equal(value, kept[key], err_msg=str(key))
+    for key, value in ng.Information(net, "Arrays").items():
+        np.testing.assert_array_equal(value, arrays[key], err_msg=str(key))
+
+
+def test_two_output_ports_fed_by_one_layer_port_are_two_arrays():
+    graph = ng.NetGraph(
+        {"a": ng.ElementwiseLayer("Tanh")},
+        [(ng.NetPort("Input"), "a"), ("a", ng.NetPort("Out1")), ("a", ng.NetPort("Out2"))],
+        Input=3,
+    )
+    x = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -2.0]], np.float32)
+    result = graph(x)
+    result["Out1"][...] = 9.0
+    np.testing.assert_allclose(result["Out2"], np.tanh(x.astype(np.float64)), rtol=1e-6)
+
+
+def test_gradients_of_a_total_layers_inputs_are_two_arrays():
+    total = ng.TotalLayer(InputPorts=2, Input1=2)
+    batch = {"Input1": [[1.0, 2.0], [5.0, 6.0]], "Input2": [[3.0, 4.0], [7.0, 8.0]]}
+    grads = total(batch, ng.NetPortGradient(ng.All))
+    grads["Input1"] += 1.0  # d(sum)/d(each input) is 1
+    np.testing.assert_array_equal(grads["Input2"], np.ones((2, 2)))
