@@ -300,13 +300,21 @@ def _aid_str(aid: Any) -> str:
 
 
 def cast_values(net: Layer, values: dict, dtype) -> dict:
-    """The arrays in the working precision (cached per precision on the net value)."""
+    """The arrays in the working precision (cached per precision on the net value, read-only
+    like the net's own arrays: every later evaluation reads them)."""
     key = ("values", _DTYPE_NAMES.get(dtype) or np.dtype(dtype).name)
     cast = net._cache.get(key)
     if cast is None:
-        cast = {a: (v if v.dtype == dtype else v.astype(dtype)) for a, v in values.items()}
+        cast = {
+            a: (v if v.dtype == dtype else _read_only(v.astype(dtype))) for a, v in values.items()
+        }
         net._cache[key] = cast
     return cast
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
 
 
 # ---------------------------------------------------------------------------- gradients

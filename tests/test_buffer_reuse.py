@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 import netgraph as ng
+from netgraph.layers import _window as W
 
 
 def ref_conv2d(x, w, b, pad):
@@ -307,3 +308,31 @@ def test_gradients_of_a_total_layers_inputs_are_two_arrays():
     grads = total(batch, ng.NetPortGradient(ng.All))
     grads["Input1"] += 1.0  # d(sum)/d(each input) is 1
     np.testing.assert_array_equal(grads["Input2"], np.ones((2, 2)))
+
+
+def test_results_hold_when_every_scratch_buffer_is_dropped_at_once(monkeypatch):
+    # With a 1-byte budget each new scratch buffer drops all others, even those a call still
+    # uses (its columns between forward and backward): results must not change.
+    calls = [
+        (conv_net(3, 3, 1, (2, 6, 5)), np.ones((2, 2, 6, 5)) * np.arange(5), ng.All),
+        (conv_net(2, 2, 0, (1, 7, 7)), np.linspace(-1, 1, 98).reshape(2, 1, 7, 7), "Input"),
+        (ng.PoolingLayer(3, 2, PaddingSize=1, Input=(2, 5, 6)), np.ones((2, 5, 6)), "Input"),
+    ]
+    expected = [on_fresh_buffers((net, x, (ng.NetPortGradient(g),), "Real32"))
+                for net, x, g in calls]  # fmt: skip
+    monkeypatch.setattr(W, "_SCRATCH_BYTES", 1)
+    for (net, x, g), want in zip(calls, expected):
+        for _ in range(2):
+            got = on_fresh_buffers((net, x, (ng.NetPortGradient(g),), "Real32"))
+            for key, value in got.items():
+                np.testing.assert_array_equal(value, want[key], err_msg=str(key))
+
+
+def test_arrays_cast_for_another_precision_are_read_only():
+    # Every later evaluation in Real64 reads the cached float64 copies: no layer may write them.
+    net = conv_net(2, 3, 1, (1, 5, 5))
+    x = np.random.default_rng(6).standard_normal((2, 1, 5, 5))
+    first = net(x, WorkingPrecision="Real64")
+    cached = net._cache[("values", "float64")]
+    assert cached and not any(value.flags.writeable for value in cached.values())
+    np.testing.assert_array_equal(net(x, WorkingPrecision="Real64"), first)

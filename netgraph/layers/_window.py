@@ -100,7 +100,9 @@ def _scratch(tag, shape, dtype, fill=0.0) -> np.ndarray:
     _local.stamps.pop(id(buf), None)  # a stamp left by a dead buffer at the same address
     total = sum(b.nbytes for b in cache.values())
     while total > _SCRATCH_BYTES and len(cache) > 1:
-        total -= cache.popitem(last=False)[1].nbytes
+        dropped = cache.popitem(last=False)[1]
+        _local.stamps.pop(id(dropped), None)  # else stamps of dropped buffers pile up
+        total -= dropped.nbytes
     return buf
 
 
