@@ -14,11 +14,13 @@ rows, and col2im becomes one strided sum over the offsets instead of an add per 
 extra grid positions hold garbage, dropped from ``y`` and met by zeros in ``dy``.
 
 Large temporaries (padded input, columns, transposed products) live in a small per-thread cache of
-scratch buffers; every array handed back to the caller is fresh. A forward cache holds ``x`` and
-``w`` themselves, not the columns: the backward reuses the columns while they are still in their
-scratch buffer (one layer's forward then backward) and rebuilds them from ``x`` otherwise, which
-is cheaper than a fresh 9x-sized array per forward. So ``x`` and ``w`` must not be modified in
-place between a forward and its backward.
+scratch buffers, keyed by everything that decides which of their elements a call writes (the
+padded input by the input's whole shape), so the elements a call never writes keep their fill
+whatever ran before; every array handed back to the caller is fresh. A forward cache holds
+``x`` and ``w`` themselves, not the columns: the backward reuses the columns while they are still
+in their scratch buffer (one layer's forward then backward) and rebuilds them from ``x``
+otherwise, which is cheaper than a fresh 9x-sized array per forward. So ``x`` and ``w`` must not
+be modified in place between a forward and its backward.
 """
 
 from __future__ import annotations
