@@ -256,6 +256,8 @@ LAYERS = {  # name: (layer, data, differentiable)
     "total": (ng.TotalLayer(InputPorts=2, Input1=4), TWO_PORTS, True),
     "catenate": (ng.CatenateLayer(InputPorts=2, Input1=4, Input2=4), TWO_PORTS, True),
     "threading": (ng.ThreadingLayer("Max", InputPorts=2, Input1=4), TWO_PORTS, True),
+    "threading-plus": (ng.ThreadingLayer("Plus", InputPorts=2, Input1=4), TWO_PORTS, True),
+    "plus-of-one": (ng.ThreadingLayer("Plus", InputPorts=1, Input1=4), _ports(Input1=(4,)), True),
     "mean-squared": (ng.MeanSquaredLossLayer(Input=4), _ports(Input=(4,), Target=(4,)), True),
 }
 
