@@ -302,13 +302,21 @@ def _aid_str(aid: Any) -> str:
 
 
 def cast_values(net: Layer, values: dict, dtype) -> dict:
-    """The arrays in the working precision (cached per precision on the net value)."""
+    """The arrays in the working precision (cached per precision on the net value, read-only
+    like the net's own arrays: every later evaluation reads them)."""
     key = ("values", _DTYPE_NAMES.get(dtype) or np.dtype(dtype).name)
     cast = net._cache.get(key)
     if cast is None:
-        cast = {a: (v if v.dtype == dtype else v.astype(dtype)) for a, v in values.items()}
+        cast = {
+            a: (v if v.dtype == dtype else _read_only(v.astype(dtype))) for a, v in values.items()
+        }
         net._cache[key] = cast
     return cast
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
 
 
 # ---------------------------------------------------------------------------- gradients
@@ -439,7 +447,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
     if taps:
         return _port_result(taps, outs, single, numeric_in)
     if request is None:
-        result = {p: _join([o[p] for o in outs], single) for p in outs[0]}
+        result = _distinct({p: _join([o[p] for o in outs], single) for p in outs[0]})
         result = {p: _finish(r, numeric_in) for p, r in result.items()}
         if decoding:
             result = decode_outputs(decoding, result, single)
@@ -510,6 +518,18 @@ def _join(parts: list, single: bool) -> np.ndarray:
     return arr[0] if single else arr
 
 
+def _distinct(arrays: dict) -> dict:
+    """The arrays with any one handed out under two keys copied for the second: two output
+    ports fed by one layer port, or a TotalLayer's inputs (one shared gradient), must not
+    change together when the caller writes to one."""
+    seen: set = set()
+    out = {}
+    for key, arr in arrays.items():
+        out[key] = arr.copy() if id(arr) in seen else arr
+        seen.add(id(arr))
+    return out
+
+
 def _finish(arr: np.ndarray, numeric: bool):
     arr = np.array(arr, copy=True) if not arr.flags.owndata or not arr.flags.writeable else arr
     if numeric:
@@ -519,7 +539,7 @@ def _finish(arr: np.ndarray, numeric: bool):
 
 def _gradient_result(request, in_grads, arr_grads, values, single, numeric):
     kind, wanted = request
-    result = {}
+    grads = {}
     for key, what, target in wanted:
         if what == "input":
             parts = [g[target] for g in in_grads]
@@ -533,7 +553,8 @@ def _gradient_result(request, in_grads, arr_grads, values, single, numeric):
                 g = np.zeros_like(values[target])
         if g is None:
             raise NetError(f'no gradient flows to port "{key}".')
-        result[key] = _finish(g, numeric)
+        grads[key] = g
+    result = {key: _finish(g, numeric) for key, g in _distinct(grads).items()}
     return result if kind == "all" else next(iter(result.values()))
 
 

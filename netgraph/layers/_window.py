@@ -14,11 +14,13 @@ rows, and col2im becomes one strided sum over the offsets instead of an add per 
 extra grid positions hold garbage, dropped from ``y`` and met by zeros in ``dy``.
 
 Large temporaries (padded input, columns, transposed products) live in a small per-thread cache of
-scratch buffers; every array handed back to the caller is fresh. A forward cache holds ``x`` and
-``w`` themselves, not the columns: the backward reuses the columns while they are still in their
-scratch buffer (one layer's forward then backward) and rebuilds them from ``x`` otherwise, which
-is cheaper than a fresh 9x-sized array per forward. So ``x`` and ``w`` must not be modified in
-place between a forward and its backward.
+scratch buffers, keyed by everything that decides which of their elements a call writes (the
+padded input by the input's whole shape), so the elements a call never writes keep their fill
+whatever ran before; every array handed back to the caller is fresh. A forward cache holds
+``x`` and ``w`` themselves, not the columns: the backward reuses the columns while they are still
+in their scratch buffer (one layer's forward then backward) and rebuilds them from ``x``
+otherwise, which is cheaper than a fresh 9x-sized array per forward. So ``x`` and ``w`` must not
+be modified in place between a forward and its backward.
 """
 
 from __future__ import annotations
@@ -100,7 +102,9 @@ def _scratch(tag, shape, dtype, fill=0.0) -> np.ndarray:
     _local.stamps.pop(id(buf), None)  # a stamp left by a dead buffer at the same address
     total = sum(b.nbytes for b in cache.values())
     while total > _SCRATCH_BYTES and len(cache) > 1:
-        total -= cache.popitem(last=False)[1].nbytes
+        dropped = cache.popitem(last=False)[1]
+        _local.stamps.pop(id(dropped), None)  # else stamps of dropped buffers pile up
+        total -= dropped.nbytes
     return buf
 
 
@@ -113,7 +117,9 @@ def _padded(x: np.ndarray, g: _Geometry, pads: Pads, fill: float = 0.0) -> np.nd
     if not g.slack and not any(b or e for b, e in pads) and x.flags.c_contiguous:
         return x.reshape(-1)
     size = x.shape[0] * x.shape[1] * math.prod(g.padded)
-    flat = _scratch(("pad", pads, g.slack), (size + g.slack,), x.dtype, fill)
+    # Keyed by x's whole shape: a buffer of the same size laid out otherwise would have its
+    # interior where this one's border is, and leave its values there.
+    flat = _scratch(("pad", x.shape, pads, g.slack), (size + g.slack,), x.dtype, fill)
     flat[:size].reshape(*x.shape[:2], *g.padded)[_interior(x.shape, pads)] = x
     return flat
 
