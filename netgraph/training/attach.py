@@ -269,9 +269,10 @@ def _consumer(graph: NetGraph, port: str) -> str:
 
 
 def _classes(graph: NetGraph, port: str) -> int | None:
-    for (key, _), (src, name) in graph._conns.items():
-        if src is None and name == port:
-            shape = graph._layers[key].port_shape("Input")
-            if shape and Ellipsis not in shape and shape[-1] is not None:
-                return shape[-1]
+    """The number of classes of the loss layer that class targets at graph input `port` reach
+    (the last dimension of that layer's "Input", walking into containers)."""
+    layer = _consumer_layer(graph, port)
+    shape = layer.port_shape("Input") if layer is not None else None
+    if shape and Ellipsis not in shape and shape[-1] is not None:
+        return shape[-1]
     return None
