@@ -176,7 +176,7 @@ def test_netport_measures_the_mean_of_a_port():
     )
     p = probabilities(X)
     y = Y
-    ng.NetTrain(graph, {"Input": X, "Target": y}, MaxTrainingRounds=1)  # class 2 is accepted
+    ng.NetTrain(graph, {"Input": X, "Target": y}, MaxTrainingRounds=1, BatchSize=8)  # class 2 ok
     loss, lin = ng.NetMeasurements(
         graph,
         {"Input": X, "Target": y},
