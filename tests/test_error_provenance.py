@@ -1,0 +1,139 @@
+"""Issue 12 items 6-8: values out of range, ignored or colliding options, errors that name the
+thing that caused them, and BatchSize in "Train" mode.
+
+Each test failed on the main branch it was written against (971d585).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from layer_check import raises
+
+import netgraph as ng
+
+
+def _weights(net, name="Weights"):
+    return np.asarray(ng.NetExtract(net, name), dtype=np.float64)
+
+
+# ------------------------------------------------------------------ NetInitialize sub-options
+
+
+def test_a_misspelt_sub_option_is_refused_with_did_you_mean():
+    layer = ng.LinearLayer(3, Input=2)
+    raises(
+        ng.NetOptionError,
+        lambda: ng.NetInitialize(layer, Method=("Xavier", {"Distrbution": "Normal"})),
+        "Distrbution",
+        'Did you mean "Distribution"?',
+    )
+    raises(
+        ng.NetOptionError,
+        lambda: ng.NetInitialize(layer, Method=("Random", {"Weigths": 2})),
+        'Did you mean "Weights"?',
+    )
+    raises(
+        ng.NetOptionError,
+        lambda: ng.NetInitialize(layer, Method=("Orthogonal", {"Distribution": "Normal"})),
+        "Orthogonal",
+        "no sub-options",
+    )
+
+
+@pytest.mark.parametrize(
+    "sub, word",
+    [
+        ({"Weights": -1}, "Weights"),
+        ({"Biases": "1"}, "Biases"),
+        ({"Weights": float("nan")}, "Weights"),
+    ],
+)
+def test_bad_random_sub_option_values_are_refused(sub, word):
+    raises(
+        ng.NetOptionError,
+        lambda: ng.NetInitialize(ng.LinearLayer(3, Input=2), Method=("Random", sub)),
+        word,
+    )
+
+
+def test_random_weights_and_biases_are_normal_with_the_given_standard_deviations():
+    layer = ng.LinearLayer(4000, Input=8)  # 32000 weights, 4000 biases
+    net = ng.NetInitialize(layer, Method=("Random", {"Weights": 2, "Biases": 0.5}))
+    w, b = _weights(net), _weights(net, "Biases")
+    # the std of N normal samples has a relative sampling error of about 1/sqrt(2N)
+    assert abs(w.std() - 2.0) < 4 * 2.0 / math.sqrt(2 * w.size)
+    assert abs(b.std() - 0.5) < 4 * 0.5 / math.sqrt(2 * b.size)
+    assert abs(b.mean()) < 4 * 0.5 / math.sqrt(b.size)
+    # the default: weights N(0, 1), biases zero
+    default = ng.NetInitialize(layer, Method="Random")
+    assert abs(_weights(default).std() - 1.0) < 4 / math.sqrt(2 * w.size)
+    assert not _weights(default, "Biases").any()
+
+
+FAN_OUT, FAN_IN = 500, 60  # LinearLayer(500, Input=60): Weights (500, 60)
+
+
+@pytest.mark.parametrize(
+    "method, sub, std",
+    [
+        ("Kaiming", {"FactorType": "Out"}, math.sqrt(2 / FAN_OUT)),
+        ("Kaiming", {"FactorType": "Mean"}, math.sqrt(2 / ((FAN_IN + FAN_OUT) / 2))),
+        ("Kaiming", {"ScaleFactor": 3}, 3 * math.sqrt(2 / FAN_IN)),
+        ("Xavier", {"FactorType": "In"}, math.sqrt(1 / FAN_IN)),
+        ("Xavier", {"FactorType": "Out", "ScaleFactor": 0.5}, 0.5 * math.sqrt(1 / FAN_OUT)),
+        ("Xavier", {"Distribution": "Uniform"}, math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    ],
+)
+def test_kaiming_and_xavier_sub_options_set_the_standard_deviation(method, sub, std):
+    net = ng.NetInitialize(ng.LinearLayer(FAN_OUT, Input=FAN_IN), Method=(method, sub))
+    w = _weights(net)
+    assert abs(w.std() - std) < 0.03 * std  # 30000 samples: sampling error about 0.4%
+    if sub.get("Distribution") == "Uniform":
+        assert np.abs(w).max() <= std * math.sqrt(3) * (1 + 1e-6)
+
+
+def test_bad_factor_type_is_refused():
+    raises(
+        ng.NetOptionError,
+        lambda: ng.NetInitialize(
+            ng.LinearLayer(3, Input=2), Method=("Kaiming", {"FactorType": "Avg"})
+        ),
+        "FactorType",
+        "Avg",
+    )
+
+
+# ------------------------------------------------------------------------ RandomSeeding
+
+
+@pytest.mark.parametrize("a, b", [(0, 2**64), (-1, 2**64 - 1), (2**64, 2**65), (5, -5)])
+def test_random_seeds_equal_modulo_2_to_the_64_give_different_nets(a, b):
+    layer = ng.LinearLayer(5, Input=4)
+    wa = _weights(ng.NetInitialize(layer, RandomSeeding=a))
+    wb = _weights(ng.NetInitialize(layer, RandomSeeding=b))
+    assert not np.array_equal(wa, wb)
+    np.testing.assert_array_equal(wa, _weights(ng.NetInitialize(layer, RandomSeeding=a)))
+
+
+def test_random_seeds_equal_modulo_2_to_the_64_give_different_dropout_masks():
+    net = ng.DropoutLayer(0.5, Input=64)
+    x = np.ones(64, np.float32)
+    a = net(x, NetEvaluationMode="Train", RandomSeeding=0)
+    b = net(x, NetEvaluationMode="Train", RandomSeeding=2**64)
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, net(x, NetEvaluationMode="Train", RandomSeeding=0))
+
+
+def test_seeds_below_2_to_the_64_keep_their_stream():
+    # the stream of seed s in [0, 2**64) is numpy's generator seeded with s's two 32-bit words
+    # followed by the CRC-32 of the array's path: what every earlier release gave
+    import zlib
+
+    seed = 2**40 + 7
+    rng = np.random.default_rng(
+        [seed & 0xFFFFFFFF, seed >> 32, zlib.crc32(repr(("Weights",)).encode())]
+    )
+    expected = rng.standard_normal((5, 4)) * math.sqrt(2 / 4)
+    net = ng.NetInitialize(ng.LinearLayer(5, Input=4), RandomSeeding=seed)
+    np.testing.assert_allclose(_weights(net), expected, rtol=1e-6)
