@@ -168,6 +168,37 @@ def first_nonfinite(arr: np.ndarray) -> tuple | None:
     return tuple(int(i) for i in np.argwhere(bad)[0])
 
 
+def cast_data(arr: np.ndarray, dtype, where: str, examples: bool = False) -> np.ndarray:
+    """`arr` (finite) as `dtype`, without a copy when it already is. A finite value that `dtype`
+    cannot hold (1e300 in float32, a class index beyond int64) is a NetDataError naming `where`,
+    the value and its index (and example, for a batch of `examples`), instead of numpy's
+    overflow warning and an infinity."""
+    target = np.dtype(dtype)
+    if arr.dtype == target:
+        return arr
+    if target.kind in "iu" and arr.dtype.kind == "f" and arr.size:
+        too_big = np.abs(arr) >= float(np.iinfo(target).max)
+        if too_big.any():
+            raise _out_of_range(arr, tuple(np.argwhere(too_big)[0]), target, where, examples)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(target, copy=False)
+    if target.kind == "f" and arr.dtype.kind == "f" and not all_finite(out):
+        raise _out_of_range(arr, first_nonfinite(out), target, where, examples)
+    return out
+
+
+def _out_of_range(arr, index: tuple, target: np.dtype, where: str, examples: bool) -> NetDataError:
+    index = tuple(int(i) for i in index)
+    if examples:
+        where = f"{where}: example {index[0]}"
+    info = np.finfo(target) if target.kind == "f" else np.iinfo(target)
+    hint = ' Scale the data, or use WorkingPrecision -> "Real64".' if target.kind == "f" else ""
+    return NetDataError(
+        f"{where}: the value {arr[index]:g} at index {index} is outside the range of "
+        f"{target.name} (largest magnitude {float(info.max):.4g}).{hint}"
+    )
+
+
 def split_data(net: Layer, data: Any) -> tuple[dict, dict, bool]:
     """(inputs by port, forced output gradients by port, whether NumericArrays came in)."""
     in_names = [p.name for p in net.input_ports]
@@ -394,7 +425,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
                 f'{type(net).__name__}: port "{port}" takes integers (class indices), got '
                 f"{arr[arr != np.round(arr)].flat[0]}."
             )
-        arr = arr.astype(port_dtype, copy=False)
+        arr = cast_data(arr, port_dtype, f'{type(net).__name__}: port "{port}"')
         batched[port] = arr if flags[port] else arr[None]
     single = n is None
     n = 1 if single else n

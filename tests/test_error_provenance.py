@@ -5,6 +5,7 @@ Each test failed on the main branch it was written against (971d585).
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -137,3 +138,57 @@ def test_seeds_below_2_to_the_64_keep_their_stream():
     expected = rng.standard_normal((5, 4)) * math.sqrt(2 / 4)
     net = ng.NetInitialize(ng.LinearLayer(5, Input=4), RandomSeeding=seed)
     np.testing.assert_allclose(_weights(net), expected, rtol=1e-6)
+
+
+# ------------------------------------------------------------- values a type cannot hold
+
+
+def _no_warning(call):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the test
+        return call()
+
+
+def test_float64_data_beyond_float32_is_refused_naming_port_value_and_index():
+    net = ng.NetInitialize(ng.LinearLayer(2, Input=3))
+    message = _no_warning(
+        lambda: raises(ng.NetDataError, lambda: net(np.array([1e300, 1, 2])), '"Input"', "1e+300")
+    )
+    assert "(0,)" in message and "float32" in message and "Weights" not in message
+    batch = np.ones((4, 3))
+    batch[2, 1] = -3e39
+    message = _no_warning(lambda: raises(ng.NetDataError, lambda: net(batch), "-3e+39", "(2, 1)"))
+    # float64 working precision holds it: the result is W . x + b computed by hand
+    w, b = _weights(net).astype(np.float64), _weights(net, "Biases")
+    out = net(batch, WorkingPrecision="Real64")
+    np.testing.assert_allclose(out, batch @ w.T + b, rtol=1e-12)
+
+
+def test_training_data_beyond_float32_is_refused_naming_the_example():
+    x = np.ones((6, 3))
+    x[4, 0] = 1e200
+    call = lambda: ng.NetTrain(ng.LinearLayer(2, Input=3), (x, np.ones((6, 2))))  # noqa: E731
+    _no_warning(lambda: raises(ng.NetDataError, call, "example 4", "1e+200", "'Input'"))
+
+
+@pytest.mark.parametrize(
+    "data, type_, words",
+    [
+        ([300], "Integer8", ["300", "Integer8", "out of range"]),
+        ([[1, 2], [3, -129]], "Integer8", ["-129", "(1, 1)", "out of range"]),
+        ([-1], "UnsignedInteger16", ["-1", "UnsignedInteger16"]),
+        ([2**70], "Integer64", [str(2**70), "Integer64"]),
+        ([1.7], "Integer8", ["1.7", "Integer8", "not an integer"]),
+        ([float("nan")], "Integer32", ["nan", "Integer32"]),
+        ([1e300], "Real32", ["1e+300", "Real32", "out of range"]),
+        ([None, 1.0], "Real32", ["None", "not a number"]),
+    ],
+)
+def test_numeric_array_refuses_values_its_type_cannot_hold(data, type_, words):
+    _no_warning(lambda: raises(ng.NetDataError, lambda: ng.NumericArray(data, type_), *words))
+
+
+def test_numeric_array_keeps_values_its_type_holds():
+    assert np.asarray(ng.NumericArray([3.0, -128], "Integer8")).tolist() == [3, -128]
+    assert np.asarray(ng.NumericArray([2**64 - 1], "UnsignedInteger64")).tolist() == [2**64 - 1]
+    assert np.isinf(np.asarray(ng.NumericArray([np.inf], "Real32"))).all()  # given, not grown

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic.alias_generators import to_snake
 
 from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
-from netgraph.evaluation import all_finite, check_device, precision_dtype
+from netgraph.evaluation import all_finite, cast_data, check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize, _seed_words
 from netgraph.layer import Context, Layer
@@ -193,8 +193,8 @@ class Trainer:
         if valid is not None:
             _check_fits(self.net, valid, input_ports, "validation data")
             attach.check_targets(self.tnet, valid, "validation data")
-        self.train = self._cast(train)
-        self.valid = self._cast(valid) if valid is not None else None
+        self.train = self._cast(train, "training data")
+        self.valid = self._cast(valid, "validation data") if valid is not None else None
         self.batch_size = D.batch_size(opts["BatchSize"], self.n)
         self.bounds = D.batch_bounds(self.n, self.batch_size)
         self._setup_arrays()
@@ -204,10 +204,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
 
-    def _cast(self, data: dict) -> dict:
+    def _cast(self, data: dict, what: str) -> dict:
         dtypes = {p.name: p.dtype for p in self.tnet.graph.input_ports}
         return {
-            p: np.ascontiguousarray(a, np.int64 if dtypes[p] == "Integer" else self.dtype)
+            p: np.ascontiguousarray(
+                cast_data(
+                    a,
+                    np.int64 if dtypes[p] == "Integer" else self.dtype,
+                    f"{what}, port {p!r}",
+                    True,
+                )
+            )
             for p, a in data.items()
         }
 
