@@ -3,8 +3,9 @@ gradients with `NetPortGradient`, and the evaluation options.
 
 Steps: normalise the options and the data, decide per port whether the data is one example or a
 batch, fix unknown port shapes from the data (JIT inference, cached per shape), check that every
-array is set, cast to the working precision, run the plan in chunks of `BatchSize`, refuse any
-non-finite result, and hand back arrays in the form they came in.
+array is set, cast to the working precision, run the plan in chunks of `BatchSize` (one chunk in
+"Train" mode when a layer's output depends on the whole batch, as BatchNormalization's does),
+refuse any non-finite result, and hand back arrays in the form they came in.
 """
 
 from __future__ import annotations
@@ -439,6 +440,8 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
         need_grad=request is not None,
     )
     bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])
+    if ctx.mode == "Train" and any(getattr(s.layer, "batch_dependent", False) for s in plan.steps):
+        bs = n  # batch statistics (BatchNormalization) are those of the whole input
     chunks = [(i, min(i + bs, n)) for i in range(0, n, bs)] or [(0, 0)]
     outs, in_grads, arr_grads = [], [], {}
     # Overflow shows up as inf/NaN, which the checks below turn into a NetError (numpy's

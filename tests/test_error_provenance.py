@@ -192,3 +192,53 @@ def test_numeric_array_keeps_values_its_type_holds():
     assert np.asarray(ng.NumericArray([3.0, -128], "Integer8")).tolist() == [3, -128]
     assert np.asarray(ng.NumericArray([2**64 - 1], "UnsignedInteger64")).tolist() == [2**64 - 1]
     assert np.isinf(np.asarray(ng.NumericArray([np.inf], "Real32"))).all()  # given, not grown
+
+
+# ------------------------------------------------------------- BatchSize in "Train" mode
+
+
+def _bn_train(x, scaling, biases, eps=0.001):
+    """BatchNormalization in "Train" mode by its formula: per channel (axis 1 of a batch), the
+    batch mean and biased variance over every other axis."""
+    axes = (0, *range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return scaling.reshape(shape) * (x - mean) / np.sqrt(var + eps) + biases.reshape(shape)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4, 5, 100])
+def test_train_mode_batch_size_does_not_split_batch_normalization_statistics(batch_size):
+    rng = np.random.default_rng(3)
+    scaling, biases = rng.uniform(0.5, 2, 3), rng.normal(size=3)
+    bn = ng.NetInitialize(ng.BatchNormalizationLayer(Scaling=scaling, Biases=biases, Input=3))
+    x = rng.normal(size=(5, 3)) * [1, 10, 100]  # 5 examples: BatchSize 2 once left one alone
+    out = bn(x, NetEvaluationMode="Train", BatchSize=batch_size)
+    np.testing.assert_allclose(out, _bn_train(x, scaling, biases), rtol=1e-4, atol=1e-5)
+
+
+def test_train_mode_batch_size_in_a_chain_with_gradients():
+    rng = np.random.default_rng(4)
+    net = ng.NetInitialize(
+        ng.NetChain([ng.LinearLayer(2), ng.BatchNormalizationLayer()], Input=3), RandomSeeding=7
+    )
+    x = rng.normal(size=(5, 3))
+    w = np.asarray(ng.NetExtract(net, (0, "Weights")), np.float64)
+    b = np.asarray(ng.NetExtract(net, (0, "Biases")), np.float64)
+    expected = _bn_train(x @ w.T + b, np.ones(2), np.zeros(2))
+    np.testing.assert_allclose(
+        net(x, NetEvaluationMode="Train", BatchSize=2), expected, rtol=1e-4, atol=1e-5
+    )
+    whole = net(x, ng.NetPortGradient("Input"), NetEvaluationMode="Train")
+    split = net(x, ng.NetPortGradient("Input"), NetEvaluationMode="Train", BatchSize=2)
+    np.testing.assert_allclose(split, whole, rtol=1e-6, atol=1e-7)
+
+
+def test_test_mode_batch_size_still_splits_and_agrees():
+    rng = np.random.default_rng(5)
+    bn = ng.NetInitialize(
+        ng.BatchNormalizationLayer(MovingMean=[1.0, 2], MovingVariance=[4.0, 9], Input=2)
+    )
+    x = rng.normal(size=(5, 2))
+    expected = (x - [1, 2]) / np.sqrt(np.array([4, 9]) + 0.001)
+    np.testing.assert_allclose(bn(x, BatchSize=2), expected, rtol=1e-5)
