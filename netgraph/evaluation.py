@@ -121,6 +121,7 @@ def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
         try:
             arr = np.asarray(value)
         except ValueError:
+            _refuse_non_number(value, where)
             raise NetDataError(
                 f"{where}: the data is ragged (examples of different shapes); "
                 "give examples of one shape."
@@ -129,10 +130,43 @@ def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
         return arr, False
     if arr.dtype.kind == "c":
         raise NetDataError(f"{where}: complex data is not supported, got dtype {arr.dtype}.")
+    _refuse_non_number(value, where)  # the value as given: np.asarray makes [1, "x"] strings
     raise NetDataError(
         f"{where}: expected numeric data, got {_describe(arr)}. "
         "Give numbers (lists of the same length or numpy arrays)."
     )
+
+
+def _refuse_non_number(value: Any, where: str) -> None:
+    """Raise a NetDataError naming the first value that is not a number (a string, None, an
+    object), its type and its index (the first entry is the example's position in a list or
+    batch of examples); return when every value is a number."""
+    found = _first_non_number(value, ())
+    if found is not None:
+        index, bad = found
+        bad = bad.item() if isinstance(bad, np.generic) else bad
+        raise NetDataError(
+            f"{where}: expected numeric data, got {type(bad).__name__} {bad!r:.40} at index "
+            f"{index} (in a list or batch of examples: example {index[0]}). Give numbers only."
+            if index
+            else f"{where}: expected numeric data, got {type(bad).__name__} {bad!r:.40}."
+        )
+
+
+def _first_non_number(value: Any, index: tuple):
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiubc":
+        return None
+    if isinstance(value, NumericArray) or isinstance(value, (int, float, complex, np.number)):
+        return None
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
+        for i, v in enumerate(value):
+            found = _first_non_number(v, (*index, i))
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, np.ndarray):  # 0-d of objects or strings
+        return _first_non_number(value.item(), index)
+    return index, value
 
 
 def _describe(arr: np.ndarray) -> str:

@@ -242,3 +242,29 @@ def test_test_mode_batch_size_still_splits_and_agrees():
     x = rng.normal(size=(5, 2))
     expected = (x - [1, 2]) / np.sqrt(np.array([4, 9]) + 0.001)
     np.testing.assert_allclose(bn(x, BatchSize=2), expected, rtol=1e-5)
+
+
+# ------------------------------------------------------------------ non-numeric data
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ([[1, 2, 3], "a"], ["str", "'a'", "(1,)", "example 1"]),
+        ([[1, 2, 3], None], ["NoneType", "(1,)", "example 1"]),
+        ([[1, 2, 3], [1, 2, "x"]], ["str", "'x'", "(1, 2)", "example 1"]),
+        (np.array([[1, 2, 3], [1, 2, 3], [4, None, 6]], dtype=object), ["NoneType", "(2, 1)"]),
+    ],
+)
+def test_non_numeric_examples_are_named_with_their_type_and_position(data, words):
+    net = ng.NetInitialize(ng.LinearLayer(2, Input=3))
+    message = raises(ng.NetDataError, lambda: net(data), '"Input"', *words)
+    assert "ragged" not in message
+
+
+def test_non_numeric_training_data_names_the_first_bad_example():
+    x = np.array([[1.0, 2, 3]] * 5, dtype=object)
+    x[3, 2] = "?"
+    x[4, 0] = None
+    call = lambda: ng.NetTrain(ng.LinearLayer(2, Input=3), (x, np.ones((5, 2))))  # noqa: E731
+    raises(ng.NetDataError, call, "'?'", "str", "(3, 2)", "example 3")
