@@ -316,6 +316,32 @@ def batch_flags(net: Layer, inputs: dict) -> tuple[dict, int | None]:
     return flags, (sizes.pop() if sizes else None)
 
 
+def check_missing_axis(net: Layer, inputs: dict, flags: dict) -> None:
+    """A batch whose examples lack the channel axis has the port's rank, so it passes as one
+    example that does not fit ((5, 8, 8) for Input (3, 8, 8)): say so, as for one example,
+    when dropping one axis of the port's shape gives exactly the examples' shape."""
+    for port, arr in inputs.items():
+        shape = net.port_shape(port)
+        r = S.rank(shape)
+        if flags[port] or r is None or r < 2 or arr.ndim != r or _fits(shape, arr.shape):
+            continue
+        for k in (0, r - 1):  # the channel axis is first, or last (Interleaving)
+            if _fits(shape[:k] + shape[k + 1 :], arr.shape[1:]):
+                c = shape[k]
+                fix = "x[:, None]" if k == 0 else "x[..., None]"
+                add = f"add an axis of size 1: {fix}" if c == 1 else f"the port takes {c} channels"
+                raise NetShapeError(
+                    f'{type(net).__name__}: port "{port}" expects an example of shape '
+                    f"{S.fmt(shape)} (or a batch of shape (n, {S.fmt(shape)[1:]}), got shape "
+                    f"{arr.shape}. Hint: if this is a batch of {arr.shape[0]} examples of shape "
+                    f"{arr.shape[1:]}, the channel dimension seems to be missing ({add})."
+                )
+
+
+def _fits(shape: tuple, dims: tuple) -> bool:
+    return len(shape) == len(dims) and all(d is None or d == e for d, e in zip(shape, dims))
+
+
 def _rank_hint(net: Layer, port: str, r: int, arr: np.ndarray) -> str:
     if arr.ndim == r - 1:
         return " Hint: the channel dimension seems to be missing (add an axis of size 1)."
@@ -443,6 +469,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
             f"(shape {inputs[empty[0]].shape}): there is nothing to evaluate."
         )
     flags, n = batch_flags(net, inputs)
+    check_missing_axis(net, inputs, flags)
     net = specialize(net, inputs, flags)
     values = _working_values(net, dtype)
     plan = compile_plan(net)

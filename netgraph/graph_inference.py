@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from . import shapes as S
@@ -102,17 +103,28 @@ def _unify_edges(pairs: list, shapes: dict, owner: str) -> bool:
         try:
             new = S.unify(a, b)
         except S.ShapeConflict as exc:
-            flatten = S.rank(b) == 1 and S.min_rank(a) > 1  # e.g. a conv feeding a LinearLayer
             raise NetShapeError(
                 f"{owner}: incompatible shapes for the output of {_end(src)} {S.fmt(a)} and the "
-                f"input to {_end(dst)} {S.fmt(b)} ({exc})."
-                + (" Hint: put a FlattenLayer between them." if flatten else "")
+                f"input to {_end(dst)} {S.fmt(b)} ({exc})." + _flatten_hint(a, b)
             ) from None
         for k in (src, dst):
             if shapes.get(k) != new:
                 shapes[k] = new
                 changed = True
     return changed
+
+
+def _flatten_hint(a: Any, b: Any) -> str:
+    """Output `a` of rank > 1 meeting a vector input `b` (a convolution feeding a LinearLayer
+    given Input=n): a FlattenLayer helps only when it gives b's length."""
+    if S.rank(b) != 1 or S.min_rank(a) <= 1:
+        return ""
+    if not S.is_known(a) or b[0] is None or math.prod(a) == b[0]:
+        return " Hint: put a FlattenLayer between them."
+    return (
+        f" (A FlattenLayer between them would give ({math.prod(a)},), which differs from "
+        f"{S.fmt(b)} too: the sizes disagree.)"
+    )
 
 
 def _end(k: tuple) -> str:

@@ -268,3 +268,55 @@ def test_non_numeric_training_data_names_the_first_bad_example():
     x[4, 0] = None
     call = lambda: ng.NetTrain(ng.LinearLayer(2, Input=3), (x, np.ones((5, 2))))  # noqa: E731
     raises(ng.NetDataError, call, "'?'", "str", "(3, 2)", "example 3")
+
+
+# ------------------------------------------------------------------------------- hints
+
+
+@pytest.mark.parametrize(
+    "channels, interleaving, words",
+    [
+        (1, False, ["x[:, None]"]),
+        (3, False, ["3 channels"]),
+        (1, True, ["x[..., None]"]),
+    ],
+)
+def test_a_batch_missing_its_channel_axis_gets_the_channel_hint(channels, interleaving, words):
+    spatial = (8, 8)
+    shape = (*spatial, channels) if interleaving else (channels, *spatial)
+    conv = ng.NetInitialize(ng.ConvolutionLayer(4, 3, Input=shape, Interleaving=interleaving))
+    batch = np.ones((5, *spatial))
+    message = raises(
+        ng.NetShapeError,
+        lambda: conv(batch),
+        '"Input"',
+        "(5, 8, 8)",
+        "channel dimension seems to be missing",
+        *words,
+    )
+    assert "Weights" not in message
+    if channels == 1:  # the hint's fix works
+        fixed = batch[:, None] if not interleaving else batch[..., None]
+        assert conv(fixed).shape[0] == 5
+
+
+def test_an_example_of_the_right_rank_and_wrong_size_gets_no_channel_hint():
+    conv = ng.NetInitialize(ng.ConvolutionLayer(4, 3, Input=(3, 8, 8)))
+    with pytest.raises(ng.NetError) as info:
+        conv(np.ones((3, 9, 9)))  # one example with the wrong spatial size: no axis is missing
+    assert "channel dimension" not in str(info.value)
+
+
+def test_the_flatten_hint_appears_only_when_a_flatten_layer_would_fit():
+    conv = ng.ConvolutionLayer(16, 3, Input=(1, 28, 28))  # Output (16, 26, 26): 10816 values
+    fits = raises(
+        ng.NetShapeError,
+        lambda: ng.NetChain([conv, ng.ElementwiseLayer("Ramp", Input=16 * 26 * 26)]),
+        "Hint: put a FlattenLayer between them.",
+    )
+    assert "(10816,)" in fits
+    message = raises(
+        ng.NetShapeError, lambda: ng.NetChain([conv, ng.LinearLayer(10, Input=100)]), "(100,)"
+    )
+    assert "put a FlattenLayer" not in message
+    assert "(10816,)" in message  # what a FlattenLayer would have given instead
