@@ -267,8 +267,10 @@ def Options(obj: Any) -> dict:  # noqa: N802
     if isinstance(obj, type) and issubclass(obj, Layer):
         out = {}
         for name, f in obj.Options.model_fields.items():
-            if name in obj.positional:
-                continue
+            if name in obj.positional and (
+                f.is_required() or f.default is None or f.default is Automatic
+            ):
+                continue  # a positional argument without a default value (LinearLayer's n)
             default = f.default
             out[f.alias or to_pascal(name)] = Automatic if default is None else default
         for p in obj.input_ports + obj.output_ports:

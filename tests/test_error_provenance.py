@@ -320,3 +320,24 @@ def test_the_flatten_hint_appears_only_when_a_flatten_layer_would_fit():
     )
     assert "put a FlattenLayer" not in message
     assert "(10816,)" in message  # what a FlattenLayer would have given instead
+
+
+# ----------------------------------------------------------------------------- Options
+
+
+def test_options_of_pooling_list_stride_like_convolution():
+    assert ng.Options(ng.PoolingLayer)["Stride"] == 1
+    assert ng.Options(ng.ConvolutionLayer)["Stride"] == 1
+    pool = ng.PoolingLayer(2, Input=(1, 4, 4))
+    x = np.arange(16.0).reshape(1, 4, 4)
+    # Stride 1: every 2x2 window, the max is its bottom-right entry x[i+1, j+1]
+    np.testing.assert_array_equal(pool(x), x[:, 1:, 1:])
+
+
+@pytest.mark.parametrize(
+    "cls, name, default",
+    [(ng.DropoutLayer, "DropoutProbability", 0.5), (ng.SoftmaxLayer, "Level", -1)],
+)
+def test_options_list_positional_options_that_have_a_default(cls, name, default):
+    assert ng.Options(cls)[name] == default
+    assert cls(**{name: default}) == cls()
