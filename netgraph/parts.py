@@ -190,6 +190,11 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
         try:
             inner = _replace(net._given_child(key), rest, value, full)
         except NetError as exc:  # name where in the net the replacement failed
+            if isinstance(exc, NetArrayError):
+                try:  # in context the layer knows its input: its error gives the full shapes
+                    _replace(net._child(key), rest, value, full)
+                except NetArrayError as in_context:
+                    exc = in_context
             raise type(exc)(f"in layer {key!r}: {exc}") from None
         return net._with_child(key, inner)
     kind = _leaf_part_kind(net, head)

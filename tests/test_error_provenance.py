@@ -341,3 +341,85 @@ def test_options_of_pooling_list_stride_like_convolution():
 def test_options_list_positional_options_that_have_a_default(cls, name, default):
     assert ng.Options(cls)[name] == default
     assert cls(**{name: default}) == cls()
+
+
+# ------------------------------------------------- errors name the array that caused them
+
+
+def test_replaced_convolution_weights_name_the_full_expected_shape():
+    conv = ng.NetInitialize(ng.ConvolutionLayer(8, 3, Input=(2, 6, 6)))
+    words = ['"Weights"', "expected (8, 2, 3, 3)", "given (8, 3, 3, 3)"]
+    raises(
+        ng.NetArrayError, lambda: ng.NetReplacePart(conv, "Weights", np.ones((8, 3, 3, 3))), *words
+    )
+    chain = ng.NetInitialize(
+        ng.NetChain([ng.ConvolutionLayer(8, 3), ng.BatchNormalizationLayer()], Input=(2, 6, 6))
+    )
+    call = lambda: ng.NetReplacePart(chain, (0, "Weights"), np.ones((8, 3, 3, 3)))  # noqa: E731
+    message = raises(ng.NetShapeError, call, "layer 0", "ConvolutionLayer", *words)
+    assert "incompatible shapes for the output of" not in message
+    call = lambda: ng.NetReplacePart(chain, (0, "Weights"), np.ones((5, 2, 3, 3)))  # noqa: E731
+    raises(ng.NetArrayError, call, "layer 0", "expected (8, 2, 3, 3)", "given (5, 2, 3, 3)")
+
+
+def test_transposed_linear_weights_say_the_expected_shape():
+    words = ['"Weights"', "expected (4, 3)", "given (3, 4)"]
+    raises(ng.NetArrayError, lambda: ng.LinearLayer(4, Input=3, Weights=np.ones((3, 4))), *words)
+    lin = ng.NetInitialize(ng.LinearLayer(4, Input=3))
+    raises(ng.NetArrayError, lambda: ng.NetReplacePart(lin, "Weights", np.ones((3, 4))), *words)
+    chain = ng.NetInitialize(ng.NetChain([ng.LinearLayer(4), ng.LinearLayer(2)], Input=3))
+    call = lambda: ng.NetReplacePart(chain, (0, "Weights"), np.ones((3, 4)))  # noqa: E731
+    raises(ng.NetArrayError, call, "layer 0", *words)  # in context: Input 3 is known
+
+
+def test_a_replaced_array_is_named_not_its_sibling():
+    lin = ng.LinearLayer(Weights=np.ones((4, 3)), Biases=np.ones(4))  # no Input, no n given
+    message = raises(
+        ng.NetArrayError,
+        lambda: ng.NetReplacePart(lin, "Biases", np.ones(5)),
+        '"Biases"',
+        "expected (4,)",
+        "given (5,)",
+    )
+    assert "Weights" not in message
+    chain = ng.NetInitialize(
+        ng.NetChain([ng.LinearLayer(4), ng.BatchNormalizationLayer(), ng.LinearLayer(2)], Input=3)
+    )
+    message = raises(
+        ng.NetArrayError,
+        lambda: ng.NetReplacePart(chain, (1, "Scaling"), np.ones(5)),
+        '"Scaling"',
+        "expected (4,)",
+        "given (5,)",
+    )
+    assert '"Biases"' not in message
+
+
+BN3 = {"Scaling": np.ones(3), "Biases": np.zeros(3)}  # fixes 3 channels
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: ng.NetChain([ng.BatchNormalizationLayer(**BN3)], Input=4),
+        lambda: ng.NetChain([ng.LinearLayer(4), ng.BatchNormalizationLayer(**BN3)], Input=2),
+        lambda: ng.NetGraph(
+            {"lin": ng.LinearLayer(4), "bn": ng.BatchNormalizationLayer(**BN3)},
+            [("lin", "bn")],
+            Input=2,
+        ),
+    ],
+)
+def test_a_channel_count_fixed_by_arrays_names_the_layer_and_array_in_a_net(build):
+    message = raises(
+        ng.NetShapeError, build, "BatchNormalizationLayer", '"Scaling" (3,)', '"Input" (4,)'
+    )
+    assert "incompatible shapes for the output of" not in message
+
+
+def test_data_against_arrays_names_the_array_in_evaluation_and_training():
+    net = ng.NetInitialize(ng.NetChain([ng.BatchNormalizationLayer(**BN3)]))
+    words = ["BatchNormalizationLayer", '"Scaling" (3,)', "(4,)"]
+    raises(ng.NetShapeError, lambda: net(np.ones((5, 4))), *words)
+    call = lambda: ng.NetTrain(net, (np.ones((6, 4)), np.ones((6, 4))))  # noqa: E731
+    raises(ng.NetDataError, call, "training data", *words)

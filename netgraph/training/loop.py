@@ -362,9 +362,14 @@ def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
         try:
             unify(known, example)
         except ShapeConflict:
+            try:  # when the net's arrays or options fixed the port's shape, name them
+                net._override_ports({p: example})
+                because = ""
+            except NetError as exc:
+                because = f" ({str(_user_located(exc)).rstrip('.')})"
             raise NetDataError(
                 f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
-                f"net's port {p!r} takes {fmt(known)}."
+                f"net's port {p!r} takes {fmt(known)}{because}."
             ) from None
 
 
