@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
+from ._data_checks import cast_data, check_missing_axis, refuse_non_number
 from .errors import (
     NetArrayError,
     NetDataError,
@@ -121,7 +122,7 @@ def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
         try:
             arr = np.asarray(value)
         except ValueError:
-            _refuse_non_number(value, where)
+            refuse_non_number(value, where)
             raise NetDataError(
                 f"{where}: the data is ragged (examples of different shapes); "
                 "give examples of one shape."
@@ -130,43 +131,11 @@ def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
         return arr, False
     if arr.dtype.kind == "c":
         raise NetDataError(f"{where}: complex data is not supported, got dtype {arr.dtype}.")
-    _refuse_non_number(value, where)  # the value as given: np.asarray makes [1, "x"] strings
+    refuse_non_number(value, where)  # the value as given: np.asarray makes [1, "x"] strings
     raise NetDataError(
         f"{where}: expected numeric data, got {_describe(arr)}. "
         "Give numbers (lists of the same length or numpy arrays)."
     )
-
-
-def _refuse_non_number(value: Any, where: str) -> None:
-    """Raise a NetDataError naming the first value that is not a number (a string, None, an
-    object), its type and its index (the first entry is the example's position in a list or
-    batch of examples); return when every value is a number."""
-    found = _first_non_number(value, ())
-    if found is not None:
-        index, bad = found
-        bad = bad.item() if isinstance(bad, np.generic) else bad
-        raise NetDataError(
-            f"{where}: expected numeric data, got {type(bad).__name__} {bad!r:.40} at index "
-            f"{index} (in a list or batch of examples: example {index[0]}). Give numbers only."
-            if index
-            else f"{where}: expected numeric data, got {type(bad).__name__} {bad!r:.40}."
-        )
-
-
-def _first_non_number(value: Any, index: tuple):
-    if isinstance(value, np.ndarray) and value.dtype.kind in "fiubc":
-        return None
-    if isinstance(value, NumericArray) or isinstance(value, (int, float, complex, np.number)):
-        return None
-    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim):
-        for i, v in enumerate(value):
-            found = _first_non_number(v, (*index, i))
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, np.ndarray):  # 0-d of objects or strings
-        return _first_non_number(value.item(), index)
-    return index, value
 
 
 def _describe(arr: np.ndarray) -> str:
@@ -201,37 +170,6 @@ def first_nonfinite(arr: np.ndarray) -> tuple | None:
     if not bad.any():
         return None
     return tuple(int(i) for i in np.argwhere(bad)[0])
-
-
-def cast_data(arr: np.ndarray, dtype, where: str, examples: bool = False) -> np.ndarray:
-    """`arr` (finite) as `dtype`, without a copy when it already is. A finite value that `dtype`
-    cannot hold (1e300 in float32, a class index beyond int64) is a NetDataError naming `where`,
-    the value and its index (and example, for a batch of `examples`), instead of numpy's
-    overflow warning and an infinity."""
-    target = np.dtype(dtype)
-    if arr.dtype == target:
-        return arr
-    if target.kind in "iu" and arr.dtype.kind == "f" and arr.size:
-        too_big = np.abs(arr) >= float(np.iinfo(target).max)
-        if too_big.any():
-            raise _out_of_range(arr, tuple(np.argwhere(too_big)[0]), target, where, examples)
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = arr.astype(target, copy=False)
-    if target.kind == "f" and arr.dtype.kind == "f" and not all_finite(out):
-        raise _out_of_range(arr, first_nonfinite(out), target, where, examples)
-    return out
-
-
-def _out_of_range(arr, index: tuple, target: np.dtype, where: str, examples: bool) -> NetDataError:
-    index = tuple(int(i) for i in index)
-    if examples:
-        where = f"{where}: example {index[0]}"
-    info = np.finfo(target) if target.kind == "f" else np.iinfo(target)
-    hint = ' Scale the data, or use WorkingPrecision -> "Real64".' if target.kind == "f" else ""
-    return NetDataError(
-        f"{where}: the value {arr[index]:g} at index {index} is outside the range of "
-        f"{target.name} (largest magnitude {float(info.max):.4g}).{hint}"
-    )
 
 
 def split_data(net: Layer, data: Any) -> tuple[dict, dict, bool]:
@@ -314,32 +252,6 @@ def batch_flags(net: Layer, inputs: dict) -> tuple[dict, int | None]:
             f"{type(net).__name__}: the input ports got batches of different sizes {sorted(sizes)}."
         )
     return flags, (sizes.pop() if sizes else None)
-
-
-def check_missing_axis(net: Layer, inputs: dict, flags: dict) -> None:
-    """A batch whose examples lack the channel axis has the port's rank, so it passes as one
-    example that does not fit ((5, 8, 8) for Input (3, 8, 8)): say so, as for one example,
-    when dropping one axis of the port's shape gives exactly the examples' shape."""
-    for port, arr in inputs.items():
-        shape = net.port_shape(port)
-        r = S.rank(shape)
-        if flags[port] or r is None or r < 2 or arr.ndim != r or _fits(shape, arr.shape):
-            continue
-        for k in (0, r - 1):  # the channel axis is first, or last (Interleaving)
-            if _fits(shape[:k] + shape[k + 1 :], arr.shape[1:]):
-                c = shape[k]
-                fix = "x[:, None]" if k == 0 else "x[..., None]"
-                add = f"add an axis of size 1: {fix}" if c == 1 else f"the port takes {c} channels"
-                raise NetShapeError(
-                    f'{type(net).__name__}: port "{port}" expects an example of shape '
-                    f"{S.fmt(shape)} (or a batch of shape (n, {S.fmt(shape)[1:]}), got shape "
-                    f"{arr.shape}. Hint: if this is a batch of {arr.shape[0]} examples of shape "
-                    f"{arr.shape[1:]}, the channel dimension seems to be missing ({add})."
-                )
-
-
-def _fits(shape: tuple, dims: tuple) -> bool:
-    return len(shape) == len(dims) and all(d is None or d == e for d, e in zip(shape, dims))
 
 
 def _rank_hint(net: Layer, port: str, r: int, arr: np.ndarray) -> str:

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from . import shapes as S
+from ._array_blame import arrays_refuse
 from .errors import NetError, NetShapeError
 from .layer import Layer
 from .sharing import _knows_less, _shared_hints, _shared_shapes, _shared_uses
@@ -51,7 +52,7 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
                     )
                 except NetError as exc:
                     given_ports = {p: s for p, s in given_shapes.items() if p in ports}
-                    refused = given[key]._arrays_refuse(given_ports)  # names the array
+                    refused = arrays_refuse(given[key], given_ports)  # names the array
                     exc = type(exc)(str(refused)) if refused is not None else exc
                     raise _in_context(exc, key, given[key], touching[key], shapes, known) from None
                 changed = True
@@ -125,7 +126,7 @@ def _refused_by_arrays(src: tuple, dst: tuple, a: Any, b: Any, owner: str, given
     for mine, other, shape, verb in ((dst, src, a, "is fed by"), (src, dst, b, "feeds")):
         if mine[0] is None or len(mine) != 2:
             continue
-        because = given[mine[0]]._arrays_refuse({mine[1]: shape})
+        because = arrays_refuse(given[mine[0]], {mine[1]: shape})
         if because is not None:
             raise type(because)(
                 f"{owner}: in layer {mine[0]!r}: {str(because).rstrip('.')}; its "

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal, to_snake
 
 from . import shapes as S
+from ._array_blame import blame_array
 from .errors import NetArrayError, NetError, NetOptionError, NetShapeError, did_you_mean
 from .values import Automatic, NetSharedArray, NumericArray
 
@@ -175,7 +176,7 @@ class Layer:
             built = type(self)._make(options, arrays, shapes, lrm)
         except NetError as exc:  # a given array whose shape the rest contradicts: name it
             parts = (options, arrays, shapes, lrm, NetArrayError, None, None)
-            raise type(self)._blame_array(exc, parts, list(arrays)) from None
+            raise blame_array(type(self), exc, parts, list(arrays)) from None
         for slot in Layer.__slots__:
             object.__setattr__(self, slot, getattr(built, slot))
 
@@ -296,62 +297,7 @@ class Layer:
         try:
             return type(self)._make(*parts)
         except NetError as exc:  # a replaced array that does not fit: name it, not a sibling
-            raise type(self)._blame_array(exc, parts, replaced) if replaced else exc from None
-
-    @classmethod
-    def _blame_array(cls, exc: NetError, parts: tuple, suspects: list) -> NetError:
-        """`exc` (a failed build from `parts`, the arguments of `_make`) restated as the one
-        array among `suspects` without which the build succeeds: its name, the shape the rest
-        of the layer expects and the shape given. `exc` itself when no array, or more than
-        one (Scaling (3,) and Biases (2,) alone: either could be wrong), is to blame."""
-        arrays, blamed = parts[1], []
-        for name in suspects:
-            value = arrays.get(name)
-            if not isinstance(value, np.ndarray):
-                continue
-            try:
-                rest = cls._make(parts[0], {**arrays, name: None}, *parts[2:])
-            except NetError:
-                continue
-            expected = rest.array_shape(name)
-            if expected is not None and _conflicts(expected, value.shape):
-                blamed.append((name, expected, value.shape))
-        if len(blamed) != 1:
-            return exc
-        name, expected, given = blamed[0]
-        why = str(exc).removeprefix(f"{cls.__name__}: ")  # kept when it is about this array
-        why = f": {why}" if f'array "{name}"' in why else "."
-        return type(exc)(
-            f'{cls.__name__}: array "{name}": expected {S.fmt(expected)}, given {S.fmt(given)}'
-            + why
-        )
-
-    def _arrays_refuse(self, shapes: dict) -> NetError | None:
-        """Why this layer cannot take the port `shapes` when its arrays, and not its options
-        or given ports, are the reason (`_blame_array`'s message when one array is); None when
-        it can take them or would not without its arrays either."""
-        try:
-            self._override_ports(shapes)
-            return None
-        except NetError as exc:
-            error = exc
-        given = [n for n, v in self._arrays.items() if isinstance(v, np.ndarray)]
-        if not given:
-            return None
-        try:
-            self._replace(arrays={n: None for n in given})._override_ports(shapes)
-        except NetError:
-            return None
-        parts = (
-            self._options,
-            self._arrays,
-            {**self._port_given, **shapes},
-            self._lrm,
-            NetShapeError,
-            None,
-            dict(self._shared),
-        )
-        return type(self)._blame_array(error, parts, given)
+            raise blame_array(type(self), exc, parts, replaced) if replaced else exc from None
 
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
         """This net with some port shapes made more specific (from data or a container's
@@ -541,14 +487,6 @@ class Layer:
     def _emit(self, builder, path: tuple, in_slots: dict) -> dict:
         """Add this layer's compute to a plan being built; return its output slots."""
         return builder.add_step(self, path, in_slots)
-
-
-def _conflicts(a: Any, b: Any) -> bool:
-    try:
-        S.unify(a, b)
-    except S.ShapeConflict:
-        return True
-    return False
 
 
 def check_positive_dims(net: Layer, shapes: dict) -> None:
