@@ -101,5 +101,19 @@ def check_missing_axis(net: Layer, inputs: dict, flags: dict) -> None:
                 )
 
 
+def channel_hint(shape, example: tuple) -> str:
+    """The hint for examples one axis short of a port's shape, where that axis is the first
+    (channels) or the last (Interleaving): (8, 8) for (1, 8, 8)."""
+    r = S.rank(shape)
+    if r is None or r < 2 or len(example) != r - 1:
+        return ""
+    for k in (0, r - 1):
+        if _fits(shape[:k] + shape[k + 1 :], example):
+            c = shape[k]
+            fix = "add an axis of size 1" if c == 1 else f"the port takes {c} channels"
+            return f" Hint: the channel dimension seems to be missing ({fix})."
+    return ""
+
+
 def _fits(shape: tuple, dims: tuple) -> bool:
     return len(shape) == len(dims) and all(d is None or d == e for d, e in zip(shape, dims))

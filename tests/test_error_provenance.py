@@ -423,3 +423,17 @@ def test_data_against_arrays_names_the_array_in_evaluation_and_training():
     raises(ng.NetShapeError, lambda: net(np.ones((5, 4))), *words)
     call = lambda: ng.NetTrain(net, (np.ones((6, 4)), np.ones((6, 4))))  # noqa: E731
     raises(ng.NetDataError, call, "training data", *words)
+
+
+def test_training_examples_missing_their_channel_axis_get_the_channel_hint():
+    net = ng.NetChain(
+        [ng.ConvolutionLayer(4, 3), ng.FlattenLayer(), ng.LinearLayer(2)], Input=(1, 8, 8)
+    )
+    call = lambda: ng.NetTrain(net, (np.ones((10, 8, 8)), np.ones((10, 2))))  # noqa: E731
+    raises(
+        ng.NetDataError,
+        call,
+        "(8, 8)",
+        "(1, 8, 8)",
+        "channel dimension seems to be missing (add an axis of size 1)",
+    )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic.alias_generators import to_snake
 
+from netgraph._data_checks import channel_hint
 from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
 from netgraph.evaluation import all_finite, cast_data, check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
@@ -369,7 +370,7 @@ def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
                 because = f" ({str(_user_located(exc)).rstrip('.')})"
             raise NetDataError(
                 f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
-                f"net's port {p!r} takes {fmt(known)}{because}."
+                f"net's port {p!r} takes {fmt(known)}{because}." + channel_hint(known, example)
             ) from None
 
 
