@@ -3,8 +3,9 @@ gradients with `NetPortGradient`, and the evaluation options.
 
 Steps: normalise the options and the data, decide per port whether the data is one example or a
 batch, fix unknown port shapes from the data (JIT inference, cached per shape), check that every
-array is set, cast to the working precision, run the plan in chunks of `BatchSize`, refuse any
-non-finite result, and hand back arrays in the form they came in.
+array is set, cast to the working precision, run the plan in chunks of `BatchSize` (one chunk in
+"Train" mode when a layer's output depends on the whole batch, as BatchNormalization's does),
+refuse any non-finite result, and hand back arrays in the form they came in.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
+from ._data_checks import cast_data, check_missing_axis, refuse_non_number
 from .decoders import decode_outputs, parse_decoder_request
 from .errors import (
     NetArrayError,
@@ -122,6 +124,7 @@ def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
         try:
             arr = np.asarray(value)
         except ValueError:
+            refuse_non_number(value, where)
             raise NetDataError(
                 f"{where}: the data is ragged (examples of different shapes); "
                 "give examples of one shape."
@@ -130,6 +133,7 @@ def as_numeric(value: Any, where: str) -> tuple[np.ndarray, bool]:
         return arr, False
     if arr.dtype.kind == "c":
         raise NetDataError(f"{where}: complex data is not supported, got dtype {arr.dtype}.")
+    refuse_non_number(value, where)  # the value as given: np.asarray makes [1, "x"] strings
     raise NetDataError(
         f"{where}: expected numeric data, got {_describe(arr)}. "
         "Give numbers (lists of the same length or numpy arrays)."
@@ -388,6 +392,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
             f"(shape {inputs[empty[0]].shape}): there is nothing to evaluate."
         )
     flags, n = batch_flags(net, inputs)
+    check_missing_axis(net, inputs, flags)
     net = specialize(net, inputs, flags)
     values = _working_values(net, dtype)
     plan = compile_plan(net)
@@ -406,7 +411,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
                 f'{type(net).__name__}: port "{port}" takes integers (class indices), got '
                 f"{arr[arr != np.round(arr)].flat[0]}."
             )
-        arr = arr.astype(port_dtype, copy=False)
+        arr = cast_data(arr, port_dtype, f'{type(net).__name__}: port "{port}"')
         batched[port] = arr if flags[port] else arr[None]
     single = n is None
     n = 1 if single else n
@@ -420,6 +425,8 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
         need_grad=request is not None,
     )
     bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])
+    if ctx.mode == "Train" and any(getattr(s.layer, "batch_dependent", False) for s in plan.steps):
+        bs = n  # batch statistics (BatchNormalization) are those of the whole input
     chunks = [(i, min(i + bs, n)) for i in range(0, n, bs)] or [(0, 0)]
     outs, in_grads, arr_grads = [], [], {}
     # Overflow shows up as inf/NaN, which the checks below turn into a NetError (numpy's

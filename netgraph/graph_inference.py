@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from . import shapes as S
+from ._array_blame import arrays_refuse
 from .errors import NetError, NetShapeError
 from .layer import Layer
 from .sharing import _knows_less, _shared_hints, _shared_shapes, _shared_uses
@@ -33,10 +35,10 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
         for end in {src[0], dst[0]} - {None}:
             touching[end].append((src, dst))
     for sweep in range(max(50, 4 * len(layers))):  # a safety bound: unification is monotone
-        changed = _unify_edges(pairs, shapes, owner)
+        changed = _unify_edges(pairs, shapes, owner, given)
         known = _shared_shapes(net, layers, hints, strict=False) if net._shared else {}
         for key in net._order if sweep % 2 == 0 else reversed(net._order):
-            changed |= _unify_edges(touching[key], shapes, owner)
+            changed |= _unify_edges(touching[key], shapes, owner, given)
             layer = layers[key]
             ports = {p.name: shapes[(key, p.name)] for p in layer.input_ports + layer.output_ports}
             if any(layer.port_shape(p) != s for p, s in ports.items()) or (
@@ -49,6 +51,9 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
                         {**given_shapes, **array_hints}, array_error
                     )
                 except NetError as exc:
+                    given_ports = {p: s for p, s in given_shapes.items() if p in ports}
+                    refused = arrays_refuse(given[key], given_ports)  # names the array
+                    exc = type(exc)(str(refused)) if refused is not None else exc
                     raise _in_context(exc, key, given[key], touching[key], shapes, known) from None
                 changed = True
             for p in ports:
@@ -95,24 +100,51 @@ def _edge_pairs(net: NetGraph) -> list:
     return pairs
 
 
-def _unify_edges(pairs: list, shapes: dict, owner: str) -> bool:
+def _unify_edges(pairs: list, shapes: dict, owner: str, given: dict) -> bool:
     changed = False
     for src, dst in pairs:
         a, b = shapes.get(src), shapes.get(dst)
         try:
             new = S.unify(a, b)
         except S.ShapeConflict as exc:
-            flatten = S.rank(b) == 1 and S.min_rank(a) > 1  # e.g. a conv feeding a LinearLayer
+            _refused_by_arrays(src, dst, a, b, owner, given)
             raise NetShapeError(
                 f"{owner}: incompatible shapes for the output of {_end(src)} {S.fmt(a)} and the "
-                f"input to {_end(dst)} {S.fmt(b)} ({exc})."
-                + (" Hint: put a FlattenLayer between them." if flatten else "")
+                f"input to {_end(dst)} {S.fmt(b)} ({exc})." + _flatten_hint(a, b)
             ) from None
         for k in (src, dst):
             if shapes.get(k) != new:
                 shapes[k] = new
                 changed = True
     return changed
+
+
+def _refused_by_arrays(src: tuple, dst: tuple, a: Any, b: Any, owner: str, given: dict) -> None:
+    """When a layer at one end of a conflicting edge cannot take the other end's shape because
+    of its given arrays (a Scaling of length 3 fed 4 channels, Weights replaced with another
+    channel count), raise that layer's error naming the array and both shapes."""
+    for mine, other, shape, verb in ((dst, src, a, "is fed by"), (src, dst, b, "feeds")):
+        if mine[0] is None or len(mine) != 2:
+            continue
+        because = arrays_refuse(given[mine[0]], {mine[1]: shape})
+        if because is not None:
+            raise type(because)(
+                f"{owner}: in layer {mine[0]!r}: {str(because).rstrip('.')}; its "
+                f'"{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}.'
+            )
+
+
+def _flatten_hint(a: Any, b: Any) -> str:
+    """Output `a` of rank > 1 meeting a vector input `b` (a convolution feeding a LinearLayer
+    given Input=n): a FlattenLayer helps only when it gives b's length."""
+    if S.rank(b) != 1 or S.min_rank(a) <= 1:
+        return ""
+    if not S.is_known(a) or b[0] is None or math.prod(a) == b[0]:
+        return " Hint: put a FlattenLayer between them."
+    return (
+        f" (A FlattenLayer between them would give ({math.prod(a)},), which differs from "
+        f"{S.fmt(b)} too: the sizes disagree.)"
+    )
 
 
 def _end(k: tuple) -> str:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal, to_snake
 
 from . import shapes as S
+from ._array_blame import blame_array
 from .decoders import NetDecoder, check_decoders, decoder_note, split_port_options
 from .errors import NetArrayError, NetError, NetOptionError, NetShapeError, did_you_mean
 from .values import Automatic, NetSharedArray, NumericArray
@@ -181,9 +182,12 @@ class Layer:
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs, decoders = self._take_decoders(kwargs)
         options, arrays, shapes, lrm = self._split_arguments(args, kwargs)
-        built = type(self)._make(
-            self._validate_options(options), arrays, shapes, lrm, decoders=decoders
-        )
+        options = self._validate_options(options)
+        try:
+            built = type(self)._make(options, arrays, shapes, lrm, decoders=decoders)
+        except NetError as exc:  # a given array whose shape the rest contradicts: name it
+            parts = (options, arrays, shapes, lrm, NetArrayError, None, None, decoders)
+            raise blame_array(type(self), exc, parts, list(arrays)) from None
         for slot in Layer.__slots__:
             object.__setattr__(self, slot, getattr(built, slot))
 
@@ -324,18 +328,24 @@ class Layer:
     ):
         """A new value with some parts replaced (everything is re-inferred and re-checked)."""
         ports = dict(self._port_given)
+        replaced = list(arrays or {})
         arrays = {**self._arrays, **(arrays or {})}
         names = {v.name for v in arrays.values() if isinstance(v, NetSharedArray)}
         merged = {**self._shared, **(shared or {})}
-        return type(self)._make(
+        parts = (
             self._options if options is None else options,
             arrays,
             {**ports, **(shapes or {})},
             self._lrm if lrm is None else lrm,
             array_error or NetArrayError,
-            shared={n: merged.get(n) for n in names},
-            decoders=self._decoders if decoders is None else decoders,
+            None,
+            {n: merged.get(n) for n in names},
+            self._decoders if decoders is None else decoders,
         )
+        try:
+            return type(self)._make(*parts)
+        except NetError as exc:  # a replaced array that does not fit: name it, not a sibling
+            raise blame_array(type(self), exc, parts, replaced) if replaced else exc from None
 
     def _with_port_shapes(self, shapes: dict, array_error=NetShapeError) -> Layer:
         """This net with some port shapes made more specific (from data or a container's

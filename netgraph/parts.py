@@ -191,6 +191,11 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
         try:
             inner = _replace(net._given_child(key), rest, value, full)
         except NetError as exc:  # name where in the net the replacement failed
+            if isinstance(exc, NetArrayError):
+                try:  # in context the layer knows its input: its error gives the full shapes
+                    _replace(net._child(key), rest, value, full)
+                except NetArrayError as in_context:
+                    exc = in_context
             raise type(exc)(f"in layer {key!r}: {exc}") from None
         return net._with_child(key, inner)
     kind = _leaf_part_kind(net, head)
@@ -274,8 +279,10 @@ def Options(obj: Any) -> dict:  # noqa: N802
     if isinstance(obj, type) and issubclass(obj, Layer):
         out = {}
         for name, f in obj.Options.model_fields.items():
-            if name in obj.positional:
-                continue
+            if name in obj.positional and (
+                f.is_required() or f.default is None or f.default is Automatic
+            ):
+                continue  # a positional argument without a default value (LinearLayer's n)
             default = f.default
             out[f.alias or to_pascal(name)] = Automatic if default is None else default
         for p in obj.input_ports + obj.output_ports:

@@ -49,6 +49,74 @@ _NUMERIC_TYPES = {
 _TYPE_OF_DTYPE = {np.dtype(v): k for k, v in _NUMERIC_TYPES.items()}
 
 
+def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
+    """`data` as the numpy dtype of `type`, refusing what the type cannot hold exactly: a
+    number out of its range, and a fraction (or NaN/infinity) for an integer type."""
+    target = np.dtype(_NUMERIC_TYPES[type])
+    try:
+        src = np.asarray(data)
+    except ValueError as exc:
+        raise NetDataError(f"NumericArray: cannot make an array of type {type}: {exc}") from None
+    if src.dtype.kind not in "biufO":
+        raise NetDataError(
+            f"NumericArray: expected numbers for type {type}, got dtype {src.dtype}."
+        )
+    for i, v in enumerate(src.ravel() if src.dtype == object else ()):
+        if not isinstance(v, (int, float, np.integer, np.floating)):
+            raise NetDataError(
+                f"NumericArray: the value {v!r} at index {_index(src, i)} is not a number."
+            )
+    if src.dtype == object and target.kind == "f":
+        try:
+            src = src.astype(np.float64)
+        except OverflowError:
+            raise NetDataError(f"NumericArray: a value is out of range for {type}.") from None
+    if target.kind in "iu":
+        _check_integers(src, type, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = src.astype(target)
+    if target.kind == "f" and src.dtype.kind == "f":
+        grown = np.isinf(arr) & np.isfinite(src)
+        if grown.any():
+            _refuse(src, grown, type, f"out of range for {type}")
+    return arr
+
+
+def _check_integers(src: np.ndarray, type: str, target: np.dtype) -> None:  # noqa: A002
+    info = np.iinfo(target)
+    if src.dtype == object:  # Python ints too large for int64, or non-numbers
+        for i, v in enumerate(src.ravel()):
+            if isinstance(v, (float, np.floating)) and np.isfinite(v) and v == int(v):
+                v = int(v)
+            if not isinstance(v, (int, np.integer)):
+                raise NetDataError(
+                    f"NumericArray: the value {v!r} at index {_index(src, i)} is not an integer; "
+                    f"{type} takes integers."
+                )
+            if not info.min <= int(v) <= info.max:
+                raise NetDataError(
+                    f"NumericArray: the value {v} at index {_index(src, i)} is out of range for "
+                    f"{type} ({info.min} to {info.max})."
+                )
+        return
+    if src.dtype.kind == "f":
+        fraction = ~np.isfinite(src) | (src != np.round(src))
+        if fraction.any():
+            _refuse(src, fraction, type, f"not an integer; {type} takes integers")
+    outside = (src < info.min) | (src > info.max)
+    if outside.any():
+        _refuse(src, outside, type, f"out of range for {type} ({info.min} to {info.max})")
+
+
+def _index(src: np.ndarray, flat: int) -> tuple:
+    return tuple(int(i) for i in np.unravel_index(flat, src.shape))
+
+
+def _refuse(src: np.ndarray, bad: np.ndarray, type: str, why: str):  # noqa: A002
+    index = tuple(int(i) for i in np.argwhere(bad)[0]) if src.ndim else ()
+    raise NetDataError(f"NumericArray: the value {src[index].item()!r} at index {index} is {why}.")
+
+
 class NumericArray:
     """A typed array, as Wolfram's NumericArray.
 
@@ -86,10 +154,7 @@ class NumericArray:
                     f'NumericArray: unknown type "{type}". Valid types: '
                     + ", ".join(_NUMERIC_TYPES)
                 )
-            try:
-                arr = np.asarray(data, dtype=_NUMERIC_TYPES[type])
-            except (TypeError, ValueError) as exc:
-                raise NetDataError(f"NumericArray: cannot make a {type} array: {exc}") from None
+            arr = _typed_array(data, type)
         arr = np.array(arr, copy=True)
         arr.setflags(write=False)
         self._data = arr

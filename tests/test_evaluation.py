@@ -296,11 +296,13 @@ def test_gradient_dtype_follows_working_precision(bn):
 # ----------------------------------------------------------------------------- modes
 
 
-def test_train_mode_statistics_are_per_batch_chunk(bn):
+def test_train_mode_statistics_are_the_whole_input_whatever_the_batch_size(bn):
+    # issue 12 item 8: BatchSize bounds memory and never changes a result, so in "Train" mode
+    # a BatchNormalizationLayer sees the whole input (tests/test_error_provenance.py checks the
+    # values against the formula)
     x = np.random.default_rng(1).standard_normal((4, 3))
     chunked = bn(x, NetEvaluationMode="Train", BatchSize=2)
-    np.testing.assert_array_equal(chunked[:2], bn(x[:2], NetEvaluationMode="Train"))
-    np.testing.assert_array_equal(chunked[2:], bn(x[2:], NetEvaluationMode="Train"))
+    np.testing.assert_array_equal(chunked, bn(x, NetEvaluationMode="Train"))
 
 
 def test_numeric_array_precision(bn):

@@ -135,18 +135,17 @@ def test_nested_paths_in_every_spelling():
     ]
 
 
-def test_train_mode_uses_batch_statistics_and_batch_size_chunks():
+def test_train_mode_uses_batch_statistics_of_the_whole_input():
     net = _nested()
     h = (X @ W1.T + B1)[:4]
     port = ng.NetPort("block", "bn", "Output")
     whole = net(X[:4], port, NetEvaluationMode="Train")
     np.testing.assert_allclose(whole, _bn(h, h.mean(0), h.var(0)), rtol=1e-4, atol=1e-5)
-    # BatchSize=2: two chunks, each normalized by its own statistics
+    # BatchSize never changes a result: a net holding BN runs in one batch in "Train" mode
     chunked = net(X[:4], port, NetEvaluationMode="Train", BatchSize=2)
-    expected = np.concatenate(
-        [_bn(h[:2], h[:2].mean(0), h[:2].var(0)), _bn(h[2:], h[2:].mean(0), h[2:].var(0))]
-    )
-    np.testing.assert_allclose(chunked, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(chunked, _bn(h, h.mean(0), h.var(0)), rtol=1e-4, atol=1e-5)
+    # in "Test" mode the chunks are evaluated separately and joined
+    np.testing.assert_allclose(net(X, port, BatchSize=3), net(X, port), rtol=1e-6)
 
 
 def test_working_precision_real64():

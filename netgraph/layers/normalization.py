@@ -30,6 +30,8 @@ class BatchNormalizationLayer(Layer):
     move towards the batch statistics: ``new = Momentum*old + (1 - Momentum)*batch`` (Momentum
     weighs the old value; ``Momentum=1`` freezes them). Evaluation never changes any array.
     The channel axis is the first axis of an example (``Interleaving=False``) or the last.
+    In "Train" mode the statistics are always those of the whole input: a net holding this
+    layer is evaluated in one batch whatever the evaluation option ``BatchSize`` says.
 
     >>> import numpy as np, netgraph as ng
     >>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=3))
@@ -38,7 +40,13 @@ class BatchNormalizationLayer(Layer):
     >>> bn(np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]]), NetEvaluationMode="Train").round(4)
     array([[-0.9995, -0.9995, -0.9995],
            [ 0.9995,  0.9995,  0.9995]], dtype=float32)
+    >>> bn(np.array([[1.0, 2, 3], [3, 4, 5], [5, 6, 7]]), NetEvaluationMode="Train",
+    ...    BatchSize=2)[2].round(4)                     # one batch of 3, not 2 + 1
+    array([1.2245, 1.2245, 1.2245], dtype=float32)
     """
+
+    # "Train" mode output depends on the other examples of the batch (see evaluation.evaluate)
+    batch_dependent = True
 
     class Options(LayerOptions):
         epsilon: float = Field(0.001, gt=0)

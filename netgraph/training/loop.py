@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from pydantic.alias_generators import to_snake
 
+from netgraph._data_checks import channel_hint
 from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
-from netgraph.evaluation import all_finite, check_device, precision_dtype
+from netgraph.evaluation import all_finite, cast_data, check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize, _seed_words
 from netgraph.layer import Context, Layer
@@ -194,8 +195,8 @@ class Trainer:
         if valid is not None:
             _check_fits(self.net, valid, input_ports, "validation data")
             attach.check_targets(self.tnet, valid, "validation data")
-        self.train = self._cast(train)
-        self.valid = self._cast(valid) if valid is not None else None
+        self.train = self._cast(train, "training data")
+        self.valid = self._cast(valid, "validation data") if valid is not None else None
         self.batch_size = D.batch_size(opts["BatchSize"], self.n)
         self.bounds = D.batch_bounds(self.n, self.batch_size)
         self._setup_arrays()
@@ -207,10 +208,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
 
-    def _cast(self, data: dict) -> dict:
+    def _cast(self, data: dict, what: str) -> dict:
         dtypes = {p.name: p.dtype for p in self.tnet.graph.input_ports}
         return {
-            p: np.ascontiguousarray(a, np.int64 if dtypes[p] == "Integer" else self.dtype)
+            p: np.ascontiguousarray(
+                cast_data(
+                    a,
+                    np.int64 if dtypes[p] == "Integer" else self.dtype,
+                    f"{what}, port {p!r}",
+                    True,
+                )
+            )
             for p, a in data.items()
         }
 
@@ -360,9 +368,14 @@ def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
         try:
             unify(known, example)
         except ShapeConflict:
+            try:  # when the net's arrays or options fixed the port's shape, name them
+                net._override_ports({p: example})
+                because = ""
+            except NetError as exc:
+                because = f" ({str(_user_located(exc)).rstrip('.')})"
             raise NetDataError(
                 f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
-                f"net's port {p!r} takes {fmt(known)}."
+                f"net's port {p!r} takes {fmt(known)}{because}." + channel_hint(known, example)
             ) from None
 
 
