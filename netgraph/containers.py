@@ -38,7 +38,7 @@ from .sharing import (
     _shared_shapes,
     _strip_shared,
 )
-from .values import Automatic, NetPort, NetSharedArray
+from .values import NetPort, NetSharedArray
 
 
 def as_layer(spec: Any, where: str = "") -> Layer:
@@ -159,6 +159,10 @@ class NetGraph(Layer):
         object.__setattr__(self, "_layers", layers)
         object.__setattr__(self, "_shapes", port_shapes)
         _shared_shapes(self, layers, hints, strict=True)
+        if isinstance(lrm, (dict, list)):  # rules: slices expanded, keys checked
+            from .training.multipliers import normalize_setting
+
+            object.__setattr__(self, "_lrm", normalize_setting(self, lrm))
         return self
 
     @classmethod
@@ -292,15 +296,6 @@ class NetGraph(Layer):
         for name, (src, port) in self._outputs.items():
             edges.append((NetPort(port) if src is None else src, NetPort(name)))
         return edges
-
-    def _effective_lrm(self, path: tuple) -> Any:
-        """The LearningRateMultipliers number that applies to a leaf: the innermost one set."""
-        layer, found = self, self._lrm
-        for key in path:
-            layer = layer._layers[key]
-            if layer._lrm is not Automatic and not isinstance(layer._lrm, dict):
-                found = layer._lrm
-        return None if isinstance(found, dict) else found
 
     # ------------------------------------------------------------------ compute
 
