@@ -146,9 +146,10 @@ def test_rules_survive_export_and_replace(tmp_path):
 
 
 def test_bad_rules_are_errors_naming_the_key():
-    build = lambda rules: ng.NetChain(  # noqa: E731
-        dict(zip(["conv", "lin"], layers()[:2])), Input=2, LearningRateMultipliers=rules
-    )
+    def build(rules):
+        named = dict(zip(["conv", "lin"], layers()[:2]))
+        return ng.NetChain(named, Input=2, LearningRateMultipliers=rules)
+
     raises(ng.NetOptionError, lambda: build({"lni": 0}), "'lni' names no", 'Did you mean "lin"')
     raises(ng.NetOptionError, lambda: build([(slice(5, 9), 0)]), "slice(5, 9, None)", "2 layers")
     raises(ng.NetOptionError, lambda: build([(slice("conv", "lin"), 0)]), "int bounds")
