@@ -80,10 +80,13 @@ class NetGraph(Layer):
     __slots__ = ("_given", "_layers", "_conns", "_outputs", "_inputs", "_order")
 
     def __init__(self, layers: Any, edges: Any = (), **kwargs: Any):
-        given = _layer_dict(layers, type(self).__name__)
         shapes, lrm = _graph_kwargs(kwargs, type(self).__name__)
-        conns, outputs = self._parse_edges(given, edges)
-        built = type(self)._build(given, conns, outputs, shapes, lrm, None)
+        if type(self) is NetGraph and isinstance(layers, NetGraph) and not edges:
+            built = _equivalent_graph(layers, shapes, lrm)
+        else:
+            given = _layer_dict(layers, type(self).__name__)
+            conns, outputs = self._parse_edges(given, edges)
+            built = type(self)._build(given, conns, outputs, shapes, lrm, None)
         for cls in type(self).__mro__:
             for slot in getattr(cls, "__slots__", ()):
                 object.__setattr__(self, slot, getattr(built, slot))
@@ -312,6 +315,31 @@ class NetGraph(Layer):
                 slots[(key, port)] = s
         return {name: slot_of(src) for name, src in self._outputs.items()}
 
+    # ------------------------------------------------------------------ Python niceties
+
+    def __len__(self) -> int:
+        """The number of (top-level) layers."""
+        return len(self._given)
+
+    def __iter__(self):
+        """The layers in order, as NetExtract gives them."""
+        return (self._child(k) for k in self._given)
+
+    def __getitem__(self, spec: Any) -> Any:
+        """`net[i]` (0-based, negatives from the end), `net["name"]`, `net["bn", "Scaling"]`
+        (a NetExtract path); on a NetChain `net[1:3]` is a chain (NetTake)."""
+        if isinstance(spec, slice):
+            if not isinstance(self, NetChain):
+                raise NetGraphError(
+                    "NetGraph layers have no order to slice; use NetTake(graph, spec)."
+                )
+            from .surgery import NetTake
+
+            return NetTake(self, spec)
+        from .parts import NetExtract
+
+        return NetExtract(self, spec)
+
     # ------------------------------------------------------------------ values
 
     def __eq__(self, other: object) -> bool:
@@ -368,6 +396,22 @@ class NetChain(NetGraph):
                     f"{len(given[k].output_ports)} outputs; only the last layer of a chain may "
                     "have several. Use a NetGraph."
                 )
+
+
+def _equivalent_graph(net: NetGraph, shapes: dict, lrm: Any) -> NetGraph:
+    """`NetGraph(chain)`: the chain's layers as the vertices of a graph wired as the chain is
+    (nested containers stay nested; NetFlatten splices them)."""
+    from .values import Automatic
+
+    given = {k: net._given_child(k) for k in net._given}
+    return NetGraph._build(
+        given,
+        dict(net._conns),
+        dict(net._outputs),
+        {**net._port_given, **shapes},
+        net._lrm if lrm is Automatic else lrm,
+        dict(net._shared),
+    )
 
 
 def _layer_dict(layers: Any, owner: str) -> dict:
