@@ -101,6 +101,26 @@ def _numbered(names: list) -> list:
     ]
 
 
+def _rewired(g: NetGraph, keep: set) -> dict:
+    """The connections into the kept layers; an edge from a layer that is not kept becomes a
+    new graph input, named after the port it feeds (numbered when that name is taken)."""
+    conns, inputs = {}, {}
+    taken = {src[1] for (k, _), src in g._conns.items() if k in keep and src[0] is None}
+    for (key, port), src in g._conns.items():
+        if key not in keep:
+            continue
+        if src[0] is not None and src[0] not in keep:  # a cut edge
+            if src not in inputs:
+                name, i = port, 1
+                while name in taken:
+                    name, i = f"{port}{i}", i + 1
+                inputs[src] = name
+                taken.add(name)
+            src = (None, inputs[src])
+        conns[(key, port)] = src
+    return conns
+
+
 def take_graph(g: NetGraph, spec: Any, fn: str) -> NetGraph:
     """The subgraph of `g` between a start and an end spec (see NetTake)."""
     start, end = spec if isinstance(spec, tuple) and len(spec) == 2 else (All, spec)
@@ -115,20 +135,7 @@ def take_graph(g: NetGraph, spec: Any, fn: str) -> NetGraph:
                 f"{fn}: layer {missing[0]!r} does not depend on the start {start!r}; nothing "
                 "connects them."
             )
-    conns, inputs = {}, {}
-    taken = {src[1] for (k, _), src in g._conns.items() if k in keep and src[0] is None}
-    for (key, port), src in g._conns.items():
-        if key not in keep:
-            continue
-        if src[0] is not None and src[0] not in keep:  # a cut edge: a new graph input
-            if src not in inputs:
-                name, i = port, 1
-                while name in taken:
-                    name, i = f"{port}{i}", i + 1
-                inputs[src] = name
-                taken.add(name)
-            src = (None, inputs[src])
-        conns[(key, port)] = src
+    conns = _rewired(g, keep)
     outputs = dict(zip(_numbered([name for _, name in ends]), (src for src, _ in ends)))
     given = {k: g._given_child(k) for k in g._given if k in keep}
     lrm = carry_lrm([(g, {(k,): k for k in given})])
@@ -140,12 +147,14 @@ def delete_from_graph(g: NetGraph, gone: list, fn: str) -> NetGraph:
     given = {k: g._given_child(k) for k in g._given if k not in gone}
     if not given:
         raise NetGraphError(f"{fn}: the result would have no layers; a net needs at least one.")
-    conns = {(k, p): src for (k, p), src in g._conns.items() if k in given and src[0] not in gone}
+    conns = _rewired(g, set(given))
     outputs = {name: src for name, src in g._outputs.items() if src[0] not in gone}
     used = {src[1] for src in conns.values() if src[0] is None} | set(outputs)
     shapes = {p: s for p, s in g._port_given.items() if p in used}
     lrm = carry_lrm([(g, {(k,): k for k in given})])
-    return _build(type(g), fn, given, conns, outputs, shapes, lrm)
+    new = _build(type(g), fn, given, conns, outputs, shapes, lrm)
+    # every kept layer is fed as before or by a cut (a new graph input): all shapes stay valid
+    return with_context_shapes(new, g, {k: (k,) for k in given})
 
 
 # ------------------------------------------------------------------------------ NetFlatten

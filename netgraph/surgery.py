@@ -216,9 +216,10 @@ def NetInsert(net: NetChain, layer: Any, pos: Any) -> NetChain:  # noqa: N802
 
 
 def NetDelete(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802
-    """The net without a layer (by position or name) or a list of layers. In a NetGraph the
-    connections of a deleted layer go too: inputs it fed become graph inputs, outputs it gave
-    disappear.
+    """The net without a layer (by position or name) or a list of layers. A chain closes the
+    gap; in a NetGraph the connections of a deleted layer go too: each input it fed becomes a new
+    graph input (named after that port, numbered if the name is taken, with the shape it had),
+    and the graph outputs it gave disappear.
 
     >>> import netgraph as ng
     >>> chain = ng.NetChain({"a": ng.LinearLayer(4), "b": "Ramp", "c": ng.LinearLayer(2)})
