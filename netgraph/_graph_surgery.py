@@ -20,7 +20,7 @@ from ._surgery_common import (
 )
 from .containers import NetChain, NetGraph
 from .errors import NetError, NetGraphError, did_you_mean
-from .values import All, NetPort
+from .values import All, Automatic, NetPort
 
 
 def _build(kind: type, fn: str, given, conns, outputs, shapes, lrm) -> NetGraph:
@@ -28,6 +28,20 @@ def _build(kind: type, fn: str, given, conns, outputs, shapes, lrm) -> NetGraph:
         return kind._build(given, conns, outputs, shapes, lrm, None)
     except NetError as exc:
         raise type(exc)(f"{fn}: {exc}") from None
+
+
+def equivalent_graph(net: NetGraph, shapes: dict, lrm: Any) -> NetGraph:
+    """`NetGraph(chain)`: the chain's layers as the vertices of a graph wired as the chain is
+    (nested containers stay nested; NetFlatten splices them)."""
+    given = {k: net._given_child(k) for k in net._given}
+    return NetGraph._build(
+        given,
+        dict(net._conns),
+        dict(net._outputs),
+        {**net._port_given, **shapes},
+        net._lrm if lrm is Automatic else lrm,
+        dict(net._shared),
+    )
 
 
 # ------------------------------------------------------------------------- NetTake on graphs

@@ -13,7 +13,7 @@ from . import shapes as S
 from .containers import NetChain, NetGraph, as_layer
 from .errors import NetError, NetGraphError, did_you_mean
 from .layer import Layer
-from .values import Automatic, NetSharedArray
+from .values import Automatic
 
 
 def check_container(net: Any, fn: str, chain: bool = False) -> None:
@@ -129,16 +129,10 @@ def carry_lrm(sources: list) -> Any:
         rules = _rules(net._lrm, net)
         owners = _owners(net)[0]
         for aid, where in owners.items():
-            kept = [new_path(keymap, path) for path, _ in where]
-            if all(p is None for p in kept):
-                continue
-            found = _first_match(net, rules, aid, where)
-            if found is None:
-                continue
-            if isinstance(aid, NetSharedArray):
-                out.setdefault(aid, found)
-            else:
-                out.setdefault(kept[0] + (aid[-1],), found)
+            kept = [(p, name) for p, name in ((new_path(keymap, p), n) for p, n in where) if p]
+            found = _first_match(net, rules, aid, where) if kept else None
+            if found is not None:  # (a path to one use also names a shared array: all uses)
+                out.setdefault(kept[0][0] + (kept[0][1],), found)
     return out or Automatic
 
 

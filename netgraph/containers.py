@@ -82,7 +82,9 @@ class NetGraph(Layer):
     def __init__(self, layers: Any, edges: Any = (), **kwargs: Any):
         shapes, lrm = _graph_kwargs(kwargs, type(self).__name__)
         if type(self) is NetGraph and isinstance(layers, NetGraph) and not edges:
-            built = _equivalent_graph(layers, shapes, lrm)
+            from ._graph_surgery import equivalent_graph
+
+            built = equivalent_graph(layers, shapes, lrm)
         else:
             given = _layer_dict(layers, type(self).__name__)
             conns, outputs = self._parse_edges(given, edges)
@@ -396,22 +398,6 @@ class NetChain(NetGraph):
                     f"{len(given[k].output_ports)} outputs; only the last layer of a chain may "
                     "have several. Use a NetGraph."
                 )
-
-
-def _equivalent_graph(net: NetGraph, shapes: dict, lrm: Any) -> NetGraph:
-    """`NetGraph(chain)`: the chain's layers as the vertices of a graph wired as the chain is
-    (nested containers stay nested; NetFlatten splices them)."""
-    from .values import Automatic
-
-    given = {k: net._given_child(k) for k in net._given}
-    return NetGraph._build(
-        given,
-        dict(net._conns),
-        dict(net._outputs),
-        {**net._port_given, **shapes},
-        net._lrm if lrm is Automatic else lrm,
-        dict(net._shared),
-    )
 
 
 def _layer_dict(layers: Any, owner: str) -> dict:

@@ -170,3 +170,29 @@ def test_rules_do_not_mutate_the_given_option():
     ng.NetChain(layers(), Input=2, LearningRateMultipliers=rules)
     train(ng.NetChain(layers(), Input=2), LearningRateMultipliers=rules)
     assert rules == copy
+
+
+def test_a_shared_array_follows_the_first_rule_that_matches_any_of_its_uses():
+    w = ng.NetSharedArray("w")
+
+    def shared_chain(**kw):
+        uses = {"a": ng.LinearLayer(3, Weights=w), "b": ng.LinearLayer(3, Weights=w)}
+        return ng.NetChain(uses, Input=3, **kw)
+
+    rules = {"b": 0.5, ng.All: 0}
+    want = {w: 0.5, ("a", "Biases"): 0.0, ("b", "Biases"): 0.5}
+    assert (
+        ng.Information(shared_chain(LearningRateMultipliers=rules), "ArraysLearningRateMultipliers")
+        == want
+    )
+    x = np.ones((2, 3))
+    trained = ng.NetTrain(
+        ng.NetInitialize(shared_chain()),
+        (x, x),
+        "All",
+        LearningRateMultipliers=rules,
+        MaxTrainingRounds=1,
+        BatchSize=2,
+        TrainingProgressReporting=None,
+    )
+    assert trained["ArraysLearningRateMultipliers"] == want

@@ -178,24 +178,28 @@ def _owners(net: Layer) -> tuple[dict, dict]:
     return owners, kinds
 
 
-def _own_setting(net: Layer, aid: Any, path: tuple, name: str) -> float | None:
+def _own_setting(net: Layer, aid: Any, where: list) -> float | None:
     """The multiplier the net's own layers give one array: the innermost layer or container
-    on its path whose setting is a number or has a matching rule; None if none does."""
-    levels = [(net, 0)]
-    layer = net
-    for depth, key in enumerate(path, 1):
-        layer = layer._layers[key]
-        levels.append((layer, depth))
-    for layer, depth in reversed(levels):
-        setting = layer._lrm
+    on the way to it whose setting is a number or has a rule matching it (a shared array: any
+    of its uses below that level); None if none does."""
+    levels: dict = {}
+    for path, _ in where:
+        layer = net
+        levels.setdefault((), net)
+        for depth, key in enumerate(path, 1):
+            layer = layer._layers[key]
+            levels.setdefault(path[:depth], layer)
+    for prefix in sorted(levels, key=len, reverse=True):
+        layer, setting = levels[prefix], levels[prefix]._lrm
         if setting is Automatic:
             continue
         if is_number(setting):
             return _number(setting, "the layer option")
         rules = _rules(setting, layer)
-        owners = _owners(layer)[0]
-        _check_rule_keys(layer, rules, owners)
-        found = _first_match(layer, rules, aid, [(path[depth:], name)])
+        _check_rule_keys(layer, rules, _owners(layer)[0])
+        n = len(prefix)
+        below = [(path[n:], name) for path, name in where if path[:n] == prefix]
+        found = _first_match(layer, rules, aid, below)
         if found is not None:
             return found
     return None
@@ -213,6 +217,6 @@ def resolve(net: Layer, option: Any = Automatic) -> dict:
             continue
         found = _first_match(net, rules, aid, where)
         if found is None:
-            found = _own_setting(net, aid, *where[0])
+            found = _own_setting(net, aid, where)
         out[aid] = 1.0 if found is None else found
     return out
