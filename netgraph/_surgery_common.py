@@ -13,7 +13,7 @@ from . import shapes as S
 from .containers import NetChain, NetGraph, as_layer
 from .errors import NetError, NetGraphError, did_you_mean
 from .layer import Layer
-from .values import Automatic
+from .values import Automatic, NetSharedArray
 
 
 def check_container(net: Any, fn: str, chain: bool = False) -> None:
@@ -128,11 +128,21 @@ def carry_lrm(sources: list) -> Any:
     for net, keymap in settings:
         rules = _rules(net._lrm, net)
         owners = _owners(net)[0]
+        groups: dict = {}  # new top-level key -> [(new array path, multiplier or None)]
         for aid, where in owners.items():
             kept = [(p, name) for p, name in ((new_path(keymap, p), n) for p, n in where) if p]
-            found = _first_match(net, rules, aid, where) if kept else None
-            if found is not None:  # (a path to one use also names a shared array: all uses)
-                out.setdefault(kept[0][0] + (kept[0][1],), found)
+            if kept:  # (a path to one use also names a shared array: all its uses)
+                found = _first_match(net, rules, aid, where)
+                groups.setdefault(kept[0][0][0], []).append((kept[0][0] + (kept[0][1],), found))
+        shared = any(isinstance(aid, NetSharedArray) for aid in owners)
+        for top, items in groups.items():
+            values = {m for _, m in items}
+            if not shared and len(values) == 1 and None not in values:
+                out.setdefault(top, values.pop())  # one rule for the layer: it survives edits
+            else:
+                for path, m in items:
+                    if m is not None:
+                        out.setdefault(path, m)
     return out or Automatic
 
 
