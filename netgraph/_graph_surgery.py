@@ -310,6 +310,10 @@ def NetRename(net: NetGraph, rules: Any, new: Any = None) -> NetGraph:  # noqa: 
         if not isinstance(to, str) or not to:
             raise NetGraphError(f"{fn}: a new layer name must be a non-empty str, got {to!r}.")
         layer_map[keys[position(net, old, fn)]] = to
+    ports = [port_map.get(p, p) for p in net._port_names()]
+    clash = [p for p in ports if ports.count(p) > 1]
+    if clash:
+        raise NetGraphError(f"{fn}: two ports would be named {clash[0]!r}; names must be unique.")
     named = bool(layer_map) or not is_list_built(net)
     names = [layer_map.get(k, str(k) if named else k) for k in keys]
     twice = [n for n in names if names.count(n) > 1]

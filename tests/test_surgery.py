@@ -364,6 +364,8 @@ def test_net_rename_errors():
     wrong = {ng.NetPort("Sied"): ng.NetPort("X")}
     raises(ng.NetGraphError, lambda: ng.NetRename(graph(), wrong), '"Side"')
     raises(ng.NetGraphError, lambda: ng.NetRename(graph(), 5), "a function")
+    clash = {ng.NetPort("Side"): ng.NetPort("Output")}
+    raises(ng.NetGraphError, lambda: ng.NetRename(graph(), clash), "two ports", "'Output'")
 
 
 # ------------------------------------------------------------------ Python niceties, values
