@@ -184,7 +184,7 @@ def NetFlatten(net: NetGraph, depth: int | None = None) -> NetGraph:  # noqa: N8
     >>> import netgraph as ng
     >>> inner = ng.NetChain({"lin": ng.LinearLayer(4), "act": "Ramp"})
     >>> flat = ng.NetFlatten(ng.NetChain({"block": inner, "out": ng.LinearLayer(2)}, Input=3))
-    >>> list(flat._given)
+    >>> list(ng.NetExtract(flat, ng.All))
     ['block/lin', 'block/act', 'out']
     """
     fn = "NetFlatten"
@@ -287,7 +287,7 @@ def NetRename(net: NetGraph, rules: Any, new: Any = None) -> NetGraph:  # noqa: 
 
     >>> import netgraph as ng
     >>> chain = ng.NetChain([ng.LinearLayer(4), "Ramp"], Input=3)
-    >>> list(ng.NetRename(chain, {0: "lin", 1: "act"})._given)
+    >>> list(ng.NetExtract(ng.NetRename(chain, {0: "lin", 1: "act"}), ng.All))
     ['lin', 'act']
     """
     fn = "NetRename"

@@ -90,10 +90,15 @@ def NetTake(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802 (Wolfram's name
     >>> import numpy as np, netgraph as ng
     >>> chain = ng.NetChain({"a": ng.LinearLayer(4), "b": "Ramp", "c": ng.LinearLayer(2)},
     ...                     Input=3)
-    >>> [list(ng.NetTake(chain, s)._given) for s in (2, -1, "b", ("b", "c"), slice(0, 1))]
+    >>> names = lambda net: list(ng.NetExtract(net, ng.All))  # the layer keys
+    >>> [names(ng.NetTake(chain, s)) for s in (2, -1, "b", ("b", "c"), slice(0, 1))]
     [['a', 'b'], ['c'], ['a', 'b'], ['b', 'c'], ['a']]
     >>> ng.Information(ng.NetTake(chain, ("b", "c")), "InputPorts")  # as inside the chain
     {'Input': (4,)}
+    >>> graph = ng.NetGraph({"a": ng.LinearLayer(4), "b": "Ramp", "c": "Tanh"},
+    ...                     [("a", "b"), ("a", "c", ng.NetPort("Side"))], Input=3)
+    >>> names(ng.NetTake(graph, "c")), names(ng.NetTake(graph, ng.NetPort("Output")))
+    (['a', 'c'], ['a', 'b'])
     """
     fn = "NetTake"
     check_container(net, fn)
@@ -148,7 +153,7 @@ def NetPrepend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
 
     >>> import netgraph as ng
     >>> chain = ng.NetPrepend(ng.NetChain({"out": ng.LinearLayer(2)}), {"in": ng.LinearLayer(4)})
-    >>> list(chain._given)
+    >>> list(ng.NetExtract(chain, ng.All))
     ['in', 'out']
     """
     fn = "NetPrepend"
@@ -194,7 +199,7 @@ def NetInsert(net: NetChain, layer: Any, pos: Any) -> NetChain:  # noqa: N802
 
     >>> import netgraph as ng
     >>> chain = ng.NetChain({"a": ng.LinearLayer(4), "b": ng.LinearLayer(2)}, Input=3)
-    >>> list(ng.NetInsert(chain, {"act": "Ramp"}, "b")._given)
+    >>> list(ng.NetExtract(ng.NetInsert(chain, {"act": "Ramp"}, "b"), ng.All))
     ['a', 'act', 'b']
     """
     fn = "NetInsert"
@@ -223,8 +228,8 @@ def NetDelete(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802
 
     >>> import netgraph as ng
     >>> chain = ng.NetChain({"a": ng.LinearLayer(4), "b": "Ramp", "c": ng.LinearLayer(2)})
-    >>> list(ng.NetDelete(chain, "b")._given), list(ng.NetDelete(chain, [0, -1])._given)
-    (['a', 'c'], ['b'])
+    >>> [list(ng.NetExtract(ng.NetDelete(chain, s), ng.All)) for s in ("b", [0, -1])]
+    [['a', 'c'], ['b']]
     """
     fn = "NetDelete"
     check_container(net, fn)
