@@ -204,6 +204,10 @@ class Layer:
                 arrays[spec.name] = as_array_value(value, cls.__name__, spec.name, spec.shareable)
             elif key in ("LearningRateMultipliers", "learning_rate_multipliers"):
                 lrm = _check_lrm(value, cls.__name__)
+                if isinstance(lrm, (dict, list)):  # rules for this layer's arrays
+                    from .training.multipliers import leaf_rules
+
+                    lrm = leaf_rules(cls, lrm)
             else:
                 options[key] = value
         return options, arrays, shapes, lrm

@@ -250,7 +250,12 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
         except ValueError as exc:
             raise NetShapeError(str(exc) + ".") from None
         return net._replace(shapes={name: shape})
-    return net._replace(lrm=_check_lrm(value, owner))
+    lrm = _check_lrm(value, owner)
+    if isinstance(lrm, (dict, list)) and not net._child_keys():
+        from .training.multipliers import leaf_rules
+
+        lrm = leaf_rules(type(net), lrm)
+    return net._replace(lrm=lrm)
 
 
 # ---------------------------------------------------------------------------- paths

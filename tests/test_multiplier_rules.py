@@ -156,6 +156,10 @@ def test_bad_rules_are_errors_naming_the_key():
     raises(ng.NetOptionError, lambda: build({"lin": "fast"}), "multiplier of 'lin'", "'fast'")
     raises(ng.NetOptionError, lambda: build({"lin": float("nan")}), "finite")
     raises(ng.NetOptionError, lambda: build("fast"), "a dict {key: multiplier}")
+    leaf = lambda: ng.LinearLayer(2, LearningRateMultipliers={"Baises": 0})  # noqa: E731
+    raises(ng.NetOptionError, leaf, "LinearLayer", "'Baises' names no array", '"Biases"')
+    replace = lambda: ng.NetReplacePart(layers()[0], "LearningRateMultipliers", {"W": 0})  # noqa: E731
+    raises(ng.NetOptionError, replace, "'W' names no array", '"Weights"')
     chain = ng.NetChain(layers(), Input=2)
     raises(
         ng.NetOptionError,

@@ -107,6 +107,20 @@ def normalize_setting(net: Layer, option: Any) -> Any:
     return out
 
 
+def leaf_rules(cls: type, option: Any) -> dict:
+    """A layer's own rules, checked when it is built: keys are its array names or ng.All."""
+    names = [s.name for s in cls.array_specs]
+    out: dict = {}
+    for key, mult in _rules(option):
+        if key is not All and key not in names:
+            raise NetOptionError(
+                f"{cls.__name__}: LearningRateMultipliers rule {key!r} names no array of the "
+                "layer." + did_you_mean(key, names)
+            )
+        out.setdefault(key, mult)
+    return out
+
+
 def _canonical_prefix(net: Layer, key: Any) -> tuple | None:
     """A rule key as a canonical layer path prefix, or None if it names no layer."""
     path = key if isinstance(key, tuple) else (key,)
@@ -196,7 +210,8 @@ def _own_setting(net: Layer, aid: Any, where: list) -> float | None:
         if is_number(setting):
             return _number(setting, "the layer option")
         rules = _rules(setting, layer)
-        _check_rule_keys(layer, rules, _owners(layer)[0])
+        if not layer._child_keys():  # (a container checked its rules when it was built)
+            _check_rule_keys(layer, rules, _owners(layer)[0])
         n = len(prefix)
         below = [(path[n:], name) for path, name in where if path[:n] == prefix]
         found = _first_match(layer, rules, aid, below)
