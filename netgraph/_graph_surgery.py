@@ -15,6 +15,7 @@ from ._surgery_common import (
     check_container,
     is_int,
     is_list_built,
+    pinned_child,
     position,
     with_context_shapes,
 )
@@ -236,7 +237,7 @@ def _splice(g: NetGraph, depth: int) -> dict:
     layers, subs, spliced = {}, {}, []
     chains, positional = True, is_list_built(g)
     for key in g._given:
-        child = g._given_child(key)
+        child = pinned_child(g, key)
         if depth > 0 and isinstance(child, NetGraph):
             sub = subs[key] = _splice(child, depth - 1)
             spliced += [(key,)] + [(key,) + p for p in sub["spliced"]]

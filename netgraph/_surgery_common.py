@@ -72,7 +72,21 @@ def kept_entries(net: NetGraph, start: int = 0, stop: int | None = None, part: i
     origin (net, key, part) lets the new net keep what the old one said about them."""
     keys = list(net._given)[start:stop]
     named = not is_list_built(net)
-    return [(k if named else None, net._given_child(k), (net, k, part)) for k in keys]
+    return [(k if named else None, pinned_child(net, k), (net, k, part)) for k in keys]
+
+
+def pinned_child(net: NetGraph, key: Any) -> Layer:
+    """A child as given (shared values attached), with the port shapes given to `net` for the
+    ports of `net` it provides: they describe this layer's data and go where it goes."""
+    layer, pins = net._given_child(key), {}
+    for (k, port), src in net._conns.items():
+        if k == key and src[0] is None and src[1] in net._port_given:
+            pins[port] = net._port_given[src[1]]
+    for name, (k, port) in net._outputs.items():
+        if k == key and name in net._port_given:
+            pins[port] = net._port_given[name]
+    pins = {p: s for p, s in pins.items() if s is not None}
+    return layer._with_port_shapes(pins) if pins else layer
 
 
 def assemble(entries: list, fn: str, ports: dict | None = None) -> NetChain:

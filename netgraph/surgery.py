@@ -5,10 +5,10 @@ by its key. Every function returns a new net and never changes its arguments. Tr
 shared arrays (NetSharedArray) are kept, shapes are inferred afresh, and a container's own
 LearningRateMultipliers keep applying to exactly the arrays they applied to.
 
-Ports: a part taken out of a chain (NetTake, NetDrop, NetDelete of layers at an end) keeps the
-shapes its ports had inside the original chain. Adding layers keeps the port shapes the user
-gave on the side that did not change: NetAppend keeps the given input shapes and drops the output
-ones, NetPrepend the reverse (Wolfram: appending drops a decoder, prepending an encoder).
+Ports: the port shapes given to a chain stay with the layers whose ports they describe (after
+NetAppend a chain built with `Output=4` still passes 4 values on; NetPrepend before a chain built
+with `Input=4` must produce 4), and a part taken out of a chain (NetTake, NetDrop, NetDelete of
+layers at an end) keeps the shapes its ports had inside the original chain.
 
 NetFlatten, NetRename and NetTake on a NetGraph live in `netgraph._graph_surgery`.
 """
@@ -61,14 +61,6 @@ def _chain_range(chain: NetChain, spec: Any, fn: str) -> tuple[int, int]:
         f"{fn}: expected a number of layers (int), a layer name, a slice of positions or a "
         f"(first, last) pair of layers, got {spec!r}."
     )
-
-
-def _ports(net: NetGraph, side: str) -> dict:
-    """The port shapes the user gave on one side ("in", "out" or "both") of a net."""
-    names = (list(net._inputs) if side != "out" else []) + (
-        list(net._outputs) if side != "in" else []
-    )
-    return {p: s for p, s in net._port_given.items() if p in names}
 
 
 def _take(chain: NetChain, start: int, stop: int, fn: str) -> NetChain:
@@ -129,12 +121,12 @@ def NetDrop(net: NetChain, spec: Any) -> NetChain:  # noqa: N802
     if start == 0 or stop == n:  # what is left is one end of the chain
         return _take(net, stop if start == 0 else 0, n if start == 0 else start, fn)
     entries = kept_entries(net, 0, start) + kept_entries(net, stop, None)
-    return assemble(entries, fn, _ports(net, "both"))
+    return assemble(entries, fn)
 
 
 def NetAppend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     """The chain with layers added at its end: a layer (or a shorthand such as "Ramp"), a list
-    of them, or a dict `{name: layer}`. The output shapes given to the chain are dropped.
+    of them, or a dict `{name: layer}`.
 
     >>> import numpy as np, netgraph as ng
     >>> chain = ng.NetAppend(ng.NetChain([ng.LinearLayer(4)], Input=3), [ng.LinearLayer(2)])
@@ -144,12 +136,11 @@ def NetAppend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     fn = "NetAppend"
     check_container(net, fn, chain=True)
     new = [(name, layer, None) for name, layer in new_entries(layers, fn)]
-    return assemble(kept_entries(net) + new, fn, _ports(net, "in"))
+    return assemble(kept_entries(net) + new, fn)
 
 
 def NetPrepend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
-    """The chain with layers added at its start (forms as in NetAppend). The input shapes given
-    to the chain are dropped.
+    """The chain with layers added at its start (forms as in NetAppend).
 
     >>> import netgraph as ng
     >>> chain = ng.NetPrepend(ng.NetChain({"out": ng.LinearLayer(2)}), {"in": ng.LinearLayer(4)})
@@ -159,7 +150,7 @@ def NetPrepend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     fn = "NetPrepend"
     check_container(net, fn, chain=True)
     new = [(name, layer, None) for name, layer in new_entries(layers, fn)]
-    return assemble(new + kept_entries(net), fn, _ports(net, "out"))
+    return assemble(new + kept_entries(net), fn)
 
 
 def NetJoin(*nets: NetChain) -> NetChain:  # noqa: N802
@@ -185,12 +176,7 @@ def NetJoin(*nets: NetChain) -> NetChain:  # noqa: N802
             )
         else:
             entries += [(name, layer, None) for name, layer in new_entries(net, fn)]
-    ports = {}
-    if isinstance(nets[0], NetChain):
-        ports.update(_ports(nets[0], "in"))
-    if isinstance(nets[-1], NetChain):
-        ports.update(_ports(nets[-1], "out"))
-    return assemble(entries, fn, ports)
+    return assemble(entries, fn)
 
 
 def NetInsert(net: NetChain, layer: Any, pos: Any) -> NetChain:  # noqa: N802
@@ -216,8 +202,7 @@ def NetInsert(net: NetChain, layer: Any, pos: Any) -> NetChain:  # noqa: N802
         )
     at = (pos if pos >= 0 else n + pos) if is_int(pos) else position(net, pos, fn)
     new = [(name, lay, None) for name, lay in new_entries(layer, fn)]
-    side = "out" if at == 0 else "in" if at == n else "both"
-    return assemble(kept_entries(net, 0, at) + new + kept_entries(net, at), fn, _ports(net, side))
+    return assemble(kept_entries(net, 0, at) + new + kept_entries(net, at), fn)
 
 
 def NetDelete(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802
@@ -244,4 +229,4 @@ def NetDelete(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802
     if kept and kept == list(range(kept[0], kept[-1] + 1)):
         return _take(net, kept[0], kept[-1] + 1, fn)
     entries = [e for i in kept for e in kept_entries(net, i, i + 1)]
-    return assemble(entries, fn, _ports(net, "both"))
+    return assemble(entries, fn)

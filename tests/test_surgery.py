@@ -149,15 +149,20 @@ def test_net_append_and_prepend():
     close(front(X), hand(X))
 
 
-def test_appending_drops_the_given_output_shape_and_keeps_the_input_one():
-    chain = ng.NetChain([lin_a()], Input=3, Output=4)
-    longer = ng.NetAppend(chain, lin_c())
-    assert ng.Information(longer, "OutputPorts") == {"Output": (2,)}
+def test_port_shapes_given_to_a_chain_stay_with_their_layers():
+    chain = ng.NetChain([ng.LinearLayer(4)], Input=3, Output=4)
+    longer = ng.NetAppend(chain, ng.LinearLayer(2))
     assert ng.Information(longer, "InputPorts") == {"Input": (3,)}
-    ramp = ng.NetChain(["Ramp"], Input=4)
-    # the new first layer's input is unknown: Input=4 described the old first layer
-    assert ng.Information(ng.NetPrepend(ramp, ng.LinearLayer(6)), "InputPorts") == {"Input": None}
-    assert ng.Information(ng.NetPrepend(ramp, ng.LinearLayer(6)), "OutputPorts") == {"Output": (6,)}
+    assert ng.Information(longer, "OutputPorts") == {"Output": (2,)}
+    assert ng.NetExtract(longer, (1, "Input")) == (4,)
+    ramp = ng.NetChain(["Ramp"], Input=4)  # Ramp takes 4 values, whatever comes before it
+    front = ng.NetPrepend(ramp, ng.LinearLayer(4))
+    assert ng.Information(front, "InputPorts") == {"Input": None}  # unknown: Linear flattens
+    assert ng.Information(front, "OutputPorts") == {"Output": (4,)}
+    msg = raises(ng.NetShapeError, lambda: ng.NetPrepend(ramp, ng.LinearLayer(6)), "NetPrepend")
+    assert "4" in msg and "6" in msg
+    joined = lambda: ng.NetJoin(named(), ng.NetChain({"e": "Sin"}, Input=5))  # noqa: E731
+    raises(ng.NetShapeError, joined, "NetJoin", "5")
 
 
 def test_net_join():
