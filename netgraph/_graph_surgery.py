@@ -201,6 +201,11 @@ def NetFlatten(net: NetGraph, depth: int | None = None) -> NetGraph:  # noqa: N8
     names = {}
     for i, path in enumerate(part["layers"]):
         names[path] = i if positional else "/".join(map(str, path))
+    clash = [n for n in names.values() if list(names.values()).count(n) > 1]
+    if clash:
+        raise NetGraphError(
+            f"{fn}: two layers would be named {clash[0]!r}; rename one first (NetRename)."
+        )
     sources = sorted(part["spliced"], key=len, reverse=True) + [()]
     lrm = carry_lrm([(_inner(net, p), _rel_keymap(names, p)) for p in sources])
     shapes = {p: s for p, s in net._shapes.items() if s is not None and p in net._port_names()}

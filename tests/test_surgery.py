@@ -329,6 +329,8 @@ def test_net_flatten_depth():
     ]
     assert ng.NetFlatten(deep, 0) == deep
     raises(ng.NetGraphError, lambda: ng.NetFlatten(deep, -1), "non-negative")
+    clash = ng.NetGraph({"b": ng.NetChain({"c": "Ramp"}), "b/c": "Tanh"}, [("b", "b/c")])
+    raises(ng.NetGraphError, lambda: ng.NetFlatten(clash), "two layers would be named 'b/c'")
 
 
 def test_net_flatten_graphs_and_gradients():
