@@ -27,6 +27,8 @@ from .files import Export, Import
 from .initialize import NetInitialize
 from .layer import Layer  # noqa: I001  (core modules before the layer and training packages)
 from .parts import NetExtract, NetReplacePart, Options
+from .surgery import NetAppend, NetDelete, NetDrop, NetInsert, NetJoin, NetPrepend, NetTake
+from ._graph_surgery import NetFlatten, NetRename
 from .values import All, Automatic, NetPort, NetPortGradient, NetSharedArray, NumericArray, Scaled
 
 from netgraph.layers.normalization import BatchNormalizationLayer
@@ -72,7 +74,16 @@ __all__ = [
     "NetMeasurements",
     "NetDataError",
     "NetError",
+    "NetAppend",
+    "NetDelete",
+    "NetDrop",
     "NetExtract",
+    "NetFlatten",
+    "NetInsert",
+    "NetJoin",
+    "NetPrepend",
+    "NetRename",
+    "NetTake",
     "NetGraphError",
     "NetInitialize",
     "NetLoadError",

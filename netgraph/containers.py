@@ -39,7 +39,7 @@ from .sharing import (
     _shared_shapes,
     _strip_shared,
 )
-from .values import Automatic, NetPort, NetSharedArray
+from .values import NetPort, NetSharedArray
 
 
 def as_layer(spec: Any, where: str = "") -> Layer:
@@ -81,11 +81,16 @@ class NetGraph(Layer):
     __slots__ = ("_given", "_layers", "_conns", "_outputs", "_inputs", "_order")
 
     def __init__(self, layers: Any, edges: Any = (), **kwargs: Any):
-        given = _layer_dict(layers, type(self).__name__)
         kwargs, decoders = _graph_decoders(kwargs)
         shapes, lrm = _graph_kwargs(kwargs, type(self).__name__)
-        conns, outputs = self._parse_edges(given, edges)
-        built = type(self)._build(given, conns, outputs, shapes, lrm, None, decoders=decoders)
+        if type(self) is NetGraph and isinstance(layers, NetGraph) and not edges:
+            from ._graph_surgery import equivalent_graph
+
+            built = equivalent_graph(layers, shapes, lrm, decoders)
+        else:
+            given = _layer_dict(layers, type(self).__name__)
+            conns, outputs = self._parse_edges(given, edges)
+            built = type(self)._build(given, conns, outputs, shapes, lrm, None, decoders=decoders)
         for cls in type(self).__mro__:
             for slot in getattr(cls, "__slots__", ()):
                 object.__setattr__(self, slot, getattr(built, slot))
@@ -177,6 +182,10 @@ class NetGraph(Layer):
         object.__setattr__(self, "_shapes", port_shapes)
         _shared_shapes(self, layers, hints, strict=True)
         check_decoders(self, decoders, cls.__name__)
+        if isinstance(lrm, (dict, list)):  # rules: slices expanded, keys checked
+            from .training.multipliers import normalize_setting
+
+            object.__setattr__(self, "_lrm", normalize_setting(self, lrm))
         return self
 
     @classmethod
@@ -316,15 +325,6 @@ class NetGraph(Layer):
             edges.append((NetPort(port) if src is None else src, NetPort(name)))
         return edges
 
-    def _effective_lrm(self, path: tuple) -> Any:
-        """The LearningRateMultipliers number that applies to a leaf: the innermost one set."""
-        layer, found = self, self._lrm
-        for key in path:
-            layer = layer._layers[key]
-            if layer._lrm is not Automatic and not isinstance(layer._lrm, dict):
-                found = layer._lrm
-        return None if isinstance(found, dict) else found
-
     # ------------------------------------------------------------------ compute
 
     def _emit(self, builder, path: tuple, in_slots: dict) -> dict:
@@ -340,6 +340,31 @@ class NetGraph(Layer):
                 slots[(key, port)] = s
                 builder.port_slots[(path + (key,), port)] = s  # NetPort(...) in evaluation
         return {name: slot_of(src) for name, src in self._outputs.items()}
+
+    # ------------------------------------------------------------------ Python niceties
+
+    def __len__(self) -> int:
+        """The number of (top-level) layers."""
+        return len(self._given)
+
+    def __iter__(self):
+        """The layers in order, as NetExtract gives them."""
+        return (self._child(k) for k in self._given)
+
+    def __getitem__(self, spec: Any) -> Any:
+        """`net[i]` (0-based, negatives from the end), `net["name"]`, `net["bn", "Scaling"]`
+        (a NetExtract path); on a NetChain `net[1:3]` is a chain (NetTake)."""
+        if isinstance(spec, slice):
+            if not isinstance(self, NetChain):
+                raise NetGraphError(
+                    "NetGraph layers have no order to slice; use NetTake(graph, spec)."
+                )
+            from .surgery import NetTake
+
+            return NetTake(self, spec)
+        from .parts import NetExtract
+
+        return NetExtract(self, spec)
 
     # ------------------------------------------------------------------ values
 

@@ -48,18 +48,10 @@ def _total(counts) -> int | None:
 
 
 def _lrm_of(net: Layer) -> dict:
-    """Default learning-rate multipliers per array (state arrays are pinned at 0)."""
-    out = {}
-    for path, leaf in net._leaves():
-        for spec in leaf.array_specs:
-            value = leaf._arrays.get(spec.name)
-            aid = value if isinstance(value, NetSharedArray) else path + (spec.name,)
-            if spec.kind == "state":
-                out[aid] = 0.0
-            else:
-                lrm = net._effective_lrm(path) if hasattr(net, "_effective_lrm") else leaf._lrm
-                out[aid] = 1.0 if lrm is Automatic else (0.0 if lrm is None else float(lrm))
-    return out
+    """The learning-rate multipliers NetTrain uses by default (state arrays are pinned at 0)."""
+    from .training.multipliers import resolve
+
+    return resolve(net)
 
 
 def layers_graph(net: Layer):

@@ -234,6 +234,10 @@ class Layer:
                 arrays[spec.name] = as_array_value(value, cls.__name__, spec.name, spec.shareable)
             elif key in ("LearningRateMultipliers", "learning_rate_multipliers"):
                 lrm = _check_lrm(value, cls.__name__)
+                if isinstance(lrm, (dict, list)):  # rules for this layer's arrays
+                    from .training.multipliers import leaf_rules
+
+                    lrm = leaf_rules(cls, lrm)
             else:
                 options[key] = value
         return options, arrays, shapes, lrm
@@ -573,11 +577,13 @@ def _check_lrm(value: Any, owner: str) -> Any:
     if value is Automatic or value is None:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        if isinstance(value, dict):
-            return value
+        if isinstance(value, dict) or (
+            isinstance(value, list) and all(isinstance(r, tuple) and len(r) == 2 for r in value)
+        ):
+            return value  # rules; containers check their keys once their layers are known
         raise NetOptionError(
-            f'{owner}: option "LearningRateMultipliers" should be a number, None or Automatic, '
-            f"got {value!r}."
+            f'{owner}: option "LearningRateMultipliers" should be a number, None, Automatic, '
+            f"a dict {{key: multiplier}} or a list of (key, multiplier) pairs, got {value!r}."
         )
     if not np.isfinite(value):
         raise NetOptionError(

@@ -83,8 +83,22 @@ def NetExtract(net: Layer, spec: Any) -> Any:  # noqa: N802 (Wolfram's name)
     (0.01, (2,))
     >>> ng.NetExtract(bn, "MovingVariance")
     array([1., 1.], dtype=float32)
+
+    A list of specs, at least one of them a tuple or list, extracts each (Wolfram's
+    `NetExtract[net, {{spec1}, {spec2}}]`); a list of plain keys is still one path. `ng.All`
+    inside a path stands for every layer at that level and gives a dict, layer key -> the rest
+    of the path, for the layers that have it (a layer without that part is left out):
+
+    >>> chain = ng.NetInitialize(ng.NetChain([ng.LinearLayer(2), "Ramp", ng.LinearLayer(1)],
+    ...                                      Input=3))
+    >>> {k: v.shape for k, v in ng.NetExtract(chain, (ng.All, "Biases")).items()}
+    {0: (2,), 2: (1,)}
+    >>> ng.NetExtract(chain, [(0, "Biases"), (-1, "Input")])
+    [array([0., 0.], dtype=float32), (2,)]
     """
     _check_net(net, "NetExtract")
+    if isinstance(spec, list) and any(isinstance(s, (list, tuple)) for s in spec):
+        return [NetExtract(net, s) for s in spec]
     if isinstance(spec, NetSharedArray):
         if spec.name not in net._shared:
             raise NetArrayError(
@@ -113,6 +127,8 @@ def _extract_all(net: Layer) -> dict:
 
 def _extract(net: Layer, path: tuple, full: tuple) -> Any:
     head, rest = path[0], path[1:]
+    if head is All:
+        return _extract_each(net, rest, full)
     key = net._child_key(head)
     if key is not None:
         child = net._child(key)
@@ -131,6 +147,27 @@ def _extract(net: Layer, path: tuple, full: tuple) -> Any:
     if what == "port":  # the decoder when the port has one, as Wolfram's NetExtract
         return port_decoders(net).get(name) or net.port_shape(name)
     return net._lrm
+
+
+def _extract_each(net: Layer, rest: tuple, full: tuple) -> dict:
+    """`ng.All` in a path: {layer key: the rest of the path} for each layer that has it."""
+    keys = list(net._child_keys())
+    if not keys:
+        raise NetGraphError(
+            f"{type(net).__name__} has no layers for ng.All to stand for (in path {full!r})."
+        )
+    out, first_error = {}, None
+    for key in keys:
+        try:
+            out[key] = _extract(net._child(key), rest, full) if rest else net._child(key)
+        except NetError as exc:
+            first_error = first_error or exc
+    if not out:
+        raise type(first_error)(
+            f"no layer of the {type(net).__name__} has {rest[0]!r} (in path {full!r}); "
+            f"for example: {first_error}"
+        )
+    return out
 
 
 # ------------------------------------------------------------------------ NetReplacePart
@@ -225,7 +262,12 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
         except ValueError as exc:
             raise NetShapeError(str(exc) + ".") from None
         return net._replace(shapes={name: shape}, decoders=decoders)
-    return net._replace(lrm=_check_lrm(value, owner))
+    lrm = _check_lrm(value, owner)
+    if isinstance(lrm, (dict, list)) and not net._child_keys():
+        from .training.multipliers import leaf_rules
+
+        lrm = leaf_rules(type(net), lrm)
+    return net._replace(lrm=lrm)
 
 
 # ---------------------------------------------------------------------------- paths
