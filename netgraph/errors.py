@@ -13,6 +13,17 @@ from collections.abc import Iterable
 class NetError(ValueError):
     """Base class of every netgraph error."""
 
+    def __reduce__(self):
+        # rebuilt without calling __init__, so a subclass whose __init__ takes other (e.g.
+        # keyword-only) arguments still unpickles: a worker's error reaches the parent intact
+        return (_restore_error, (type(self), self.args), self.__dict__ or None)
+
+
+def _restore_error(cls: type, args: tuple) -> NetError:
+    error = ValueError.__new__(cls)
+    error.args = args
+    return error
+
 
 class NetOptionError(NetError):
     """A bad option value or an unknown option name."""

@@ -11,6 +11,7 @@ refuse any non-finite result, and hand back arrays in the form they came in.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -262,8 +263,13 @@ def _rank_hint(net: Layer, port: str, r: int, arr: np.ndarray) -> str:
     return ""
 
 
+JIT_CACHE_SIZE = 8  # specialised nets a net keeps, for the data shapes it saw most recently
+_JIT_LOCK = threading.Lock()
+
+
 def specialize(net: Layer, inputs: dict, flags: dict) -> Layer:
-    """The net with unknown input shapes fixed from the data (cached per data shape)."""
+    """The net with unknown input shapes fixed from the data (cached per data shape, the
+    JIT_CACHE_SIZE most recently used shapes kept)."""
     shapes = {}
     for port, arr in inputs.items():
         example = arr.shape[1:] if flags[port] else arr.shape
@@ -271,11 +277,18 @@ def specialize(net: Layer, inputs: dict, flags: dict) -> Layer:
             shapes[port] = example
     if not shapes and all(S.is_known(s) for s in net.output_shapes.values()):
         return net
-    key = ("jit", tuple(sorted(shapes.items())))
-    out = net._cache.get(key)
+    key = tuple(sorted(shapes.items()))
+    with _JIT_LOCK:
+        jit = net._cache.setdefault("jit", {})  # data shapes -> specialised net, oldest first
+        out = jit.pop(key, None)
     if out is None:
         out = net._with_port_shapes(shapes)
-        net._cache[key] = out
+        # the specialisations hold the net's own arrays: they share its casts of them
+        out._cache["casts"] = net._cache.setdefault("casts", {})
+    with _JIT_LOCK:
+        jit[key] = out
+        while len(jit) > JIT_CACHE_SIZE:
+            del jit[next(iter(jit))]
     return out
 
 
@@ -308,13 +321,21 @@ def _aid_str(aid: Any) -> str:
 def cast_values(net: Layer, values: dict, dtype) -> dict:
     """The arrays in the working precision (cached per precision on the net value, read-only
     like the net's own arrays: every later evaluation reads them)."""
-    key = ("values", _DTYPE_NAMES.get(dtype) or np.dtype(dtype).name)
-    cast = net._cache.get(key)
+    name = _DTYPE_NAMES.get(dtype) or np.dtype(dtype).name
+    cast = net._cache.get(("values", name))
     if cast is None:
-        cast = {
-            a: (v if v.dtype == dtype else _read_only(v.astype(dtype))) for a, v in values.items()
-        }
-        net._cache[key] = cast
+        # one cast per array and precision, shared by the net and its specialisations; the
+        # pool keeps each source array alive, so its id cannot be reused by another array
+        pool = net._cache.setdefault("casts", {})
+        cast = {}
+        for aid, v in values.items():
+            if v.dtype != dtype:
+                hit = pool.get((id(v), name))
+                if hit is None:
+                    hit = pool[id(v), name] = (v, _read_only(v.astype(dtype)))
+                v = hit[1]
+            cast[aid] = v
+        net._cache[("values", name)] = cast
     return cast
 
 

@@ -152,6 +152,14 @@ class Layer:
     - `backward(arrays, cache, d_outputs, ctx) -> (d_inputs, d_arrays)`;
     - optionally `check_arrays()` for value rules (e.g. MovingVariance > -Epsilon).
     Ports and arrays are batched (axis 0 is the batch) in forward and backward.
+
+    A net is a value: `copy.copy` and `copy.deepcopy` give the net itself, and a pickle gives
+    an equal net (arrays bit-exact, shared arrays still shared), e.g. for a worker process.
+
+    >>> import copy, pickle, numpy as np, netgraph as ng
+    >>> bn = ng.NetInitialize(ng.BatchNormalizationLayer(Input=3))
+    >>> copy.deepcopy(bn) is bn, pickle.loads(pickle.dumps(bn)) == bn
+    (True, True)
     """
 
     Options: ClassVar[type[LayerOptions]] = LayerOptions
@@ -515,6 +523,28 @@ class Layer:
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._options))
 
+    # A net is a value: a copy is the net itself, and a pickle rebuilds an equal net (arrays
+    # bit-exact, shared arrays still shared; the cache is left out and refilled on demand).
+
+    def __copy__(self) -> Layer:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Layer:
+        return self
+
+    def __getstate__(self) -> dict:
+        return {s: getattr(self, s) for s in _slots(type(self)) if s != "_cache"}
+
+    def __setstate__(self, state: dict) -> None:
+        slots = _slots(type(self))
+        for name, value in state.items():
+            if name in slots:
+                object.__setattr__(self, name, value)
+        object.__setattr__(self, "_cache", {})
+        for value in (*self._arrays.values(), *self._shared.values()):
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)  # unpickled arrays come back writable
+
     def __repr__(self) -> str:
         parts = [f"{k}={v!r}" for k, v in self.options.items() if _shown(type(self), k, v)]
         for p in self.input_ports:
@@ -552,6 +582,11 @@ def check_positive_dims(net: Layer, shapes: dict) -> None:
                 f'{type(net).__name__}: port "{port}" cannot take examples of shape '
                 f"{S.fmt(shape)}: every dimension must be at least 1."
             )
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    """Every slot a Layer class has (Layer's and its containers')."""
+    return tuple(s for c in cls.__mro__ for s in c.__dict__.get("__slots__", ()))
 
 
 def _shown(cls, key: str, value: Any) -> bool:

@@ -190,6 +190,9 @@ class NumericArray:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self):  # rebuilt by the constructor, so the data is read-only again
+        return (NumericArray, (self._data, self.type))
+
     def __repr__(self) -> str:
         return f"NumericArray[{self.type}, {self.shape}]"
 
@@ -247,6 +250,9 @@ class NetPort:
     def __hash__(self) -> int:
         return hash(("NetPort", self.layer, self.port))
 
+    def __reduce__(self):
+        return (NetPort, (self.port,) if self.layer is None else (self.layer, self.port))
+
     def __repr__(self) -> str:
         if self.layer is All:
             return "NetPort(All)"
@@ -288,6 +294,9 @@ class NetPortGradient:
     def __hash__(self) -> int:
         return hash(("NetPortGradient", self.spec))
 
+    def __reduce__(self):
+        return (NetPortGradient, (self.spec,))
+
     def __repr__(self) -> str:
         return f"NetPortGradient({self.spec!r})"
 
@@ -312,6 +321,9 @@ class NetSharedArray:
     def __hash__(self) -> int:
         return hash(("NetSharedArray", self.name))
 
+    def __reduce__(self):
+        return (NetSharedArray, (self.name,))
+
     def __repr__(self) -> str:
         return f"NetSharedArray({self.name!r})"
 
@@ -335,6 +347,9 @@ class Scaled:
 
     def __hash__(self) -> int:
         return hash(("Scaled", self.value))
+
+    def __reduce__(self):
+        return (Scaled, (self.value,))
 
     def __repr__(self) -> str:
         return f"Scaled({self.value!r})"
