@@ -51,6 +51,22 @@ def frozen_train(net, data, *args, **options):
 # --------------------------------------------------------------------- NetMeasurements
 
 
+def test_per_class_values_are_keyed_by_class_decoder_labels():
+    labels = ["cat", "dog", "bird"]
+    net = ng.NetChain(
+        [ng.LinearLayer(3, Weights=W, Biases=B), ng.SoftmaxLayer()],
+        Input=2,
+        Output=ng.NetDecoder(("Class", labels)),
+    )
+    predicted = probabilities(X).argmax(axis=1)
+    m = counts(Y, predicted)
+    recall = {labels[c]: (m[c, c] / m[c].sum() if m[c].sum() else 0.0) for c in range(3)}
+    targets = [labels[c] for c in Y]  # label targets through the decoder
+    got = ng.NetMeasurements(net, {"Input": X, "Output": targets}, ["Recall", "Accuracy"])
+    assert got[0] == pytest.approx(recall)
+    assert got[1] == pytest.approx(np.mean(predicted == Y))
+
+
 def test_classification_measurements_match_numpy():
     predicted = probabilities(X).argmax(axis=1)
     m = counts(Y, predicted)

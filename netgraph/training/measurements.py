@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from netgraph.decoders import port_decoders
 from netgraph.errors import NetOptionError, did_you_mean
 from netgraph.executor import Plan
 from netgraph.values import Automatic, NetPort
@@ -58,6 +59,7 @@ class Measurement:
     fn: Any = None  # custom
     form: str = ""  # CrossEntropy target form of a classification port
     classes: int = 0
+    labels: tuple = ()  # the port's Class decoder labels: per-class values keyed by them
 
     @property
     def scalar(self) -> bool:
@@ -190,7 +192,9 @@ class Meter:
                 f"TrainingProgressMeasurements: {name!r}: the number of classes of port "
                 f"{port!r} is not known."
             )
-        return Measurement(key, "class", name, port, form=form, classes=classes)
+        decoder = port_decoders(self.tnet.graph._layers[attach.NET]).get(port)
+        labels = tuple(decoder.labels) if decoder is not None and decoder.kind == "Class" else ()
+        return Measurement(key, "class", name, port, form=form, classes=classes, labels=labels)
 
     # ------------------------------------------------------------------ slots
 
@@ -259,13 +263,13 @@ class Meter:
 
 def _value(m: Measurement, a: np.ndarray) -> Any:
     if m.kind == "class":
-        return _class_value(m.name, a)
+        return _class_value(m.name, a, m.labels)
     if m.kind == "regression":
         return float(a[0 if m.name == "MeanSquare" else 1] / max(a[2], 1.0))
     return float(a[0] / a[1]) if a[1] else float("nan")
 
 
-def _class_value(name: str, counts: np.ndarray) -> Any:
+def _class_value(name: str, counts: np.ndarray, labels: tuple = ()) -> Any:
     total = counts.sum()
     correct = np.trace(counts)
     if name == "Accuracy":
@@ -282,13 +286,7 @@ def _class_value(name: str, counts: np.ndarray) -> Any:
         "Recall": recall,
         "F1Score": _ratio(2 * precision * recall, precision + recall),
     }[name]
-    return {key: float(v) for key, v in zip(class_keys(len(value)), value)}
-
-
-def class_keys(classes: int) -> list:
-    """The keys of per-class values. Hook: when the net gets a Class decoder
-    (`NetDecoder(("Class", labels))`), return its labels here instead of the indices."""
-    return list(range(classes))
+    return {key: float(v) for key, v in zip(labels or range(len(value)), value)}
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

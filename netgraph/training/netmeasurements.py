@@ -59,7 +59,8 @@ def NetMeasurements(  # noqa: N802
     from .loop import _specialize
 
     input_ports, target_ports, losses = attach.target_plan(net, LossFunction)
-    given = D.normalize(data, input_ports, target_ports, WHAT)
+    encoders = attach.target_encoders(net, losses)  # labels of ports with a NetDecoder
+    given = D.normalize(data, input_ports, target_ports, WHAT, encoders)
     D.count_examples(given, WHAT)
     net = _specialize(net, given, input_ports)
     check_initialized(net, "measure")
