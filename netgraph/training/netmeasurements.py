@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from netgraph._data_checks import cast_data
 from netgraph.errors import NetError, NetOptionError
 from netgraph.evaluation import check_initialized, precision_dtype
 from netgraph.executor import compile_plan
@@ -73,12 +74,16 @@ def NetMeasurements(  # noqa: N802
         keys.append(parsed[0].key if parsed else "Loss")
     values = {a: np.asarray(v, dtype) for a, v in tnet.graph._array_values().items()}
     kinds = {p.name: p.dtype for p in tnet.graph.input_ports}
-    cast = {
-        p: np.ascontiguousarray(a, np.int64 if kinds[p] == "Integer" else dtype)
+    cast = {  # float64 data beyond float32 is a NetDataError naming the port and example
+        p: np.ascontiguousarray(
+            cast_data(a, np.int64 if kinds[p] == "Integer" else dtype, f"{WHAT}, port {p!r}", True)
+        )
         for p, a in given.items()
     }
     ctx = Context("Test", dtype, np.random.default_rng(0), False, False, {})
-    results = meter.values(measure(meter, values, cast, ctx, int(BatchSize)))
+    # overflow in a net's numbers gives inf/NaN values, as in NetTrain, without numpy warnings
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        results = meter.values(measure(meter, values, cast, ctx, int(BatchSize)))
     out = [results[k] for k in keys]
     return out if isinstance(spec, list) else out[0]
 
