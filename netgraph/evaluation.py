@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,25 @@ def _reseed_automatic_rng() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed_automatic_rng)
+
+
+class _LayerRngs(dict):
+    """Leaf path -> the generator of a layer that draws random numbers (Dropout), made on first
+    use from the seed and the path: each layer has its own stream, so evaluating in BatchSize
+    chunks draws the numbers one batch would. Automatic: the words come from the process-wide
+    generator, once per evaluation."""
+
+    def __init__(self, seed: Any):
+        super().__init__()
+        auto = seed is Automatic
+        self.words = [int(w) for w in _AUTOMATIC_RNG.integers(0, 2**32, 4)] if auto else None
+        self.seed = seed
+
+    def __missing__(self, path: tuple) -> np.random.Generator:
+        words = self.words if self.seed is Automatic else _seed_words(self.seed)
+        tag = zlib.crc32(repr(tuple(path)).encode())
+        rng = self[path] = np.random.default_rng([*words, tag])
+        return rng
 
 
 def parse_evaluation_options(options: dict) -> dict:
@@ -444,6 +464,7 @@ def evaluate(net: Layer, data: Any, props: tuple = (), options: dict | None = No
         dtype=dtype,
         rng=_AUTOMATIC_RNG if seed is Automatic else np.random.default_rng(_seed_words(seed)),
         need_grad=request is not None,
+        extra={"rngs": _LayerRngs(seed)} if opts["NetEvaluationMode"] == "Train" else {},
     )
     bs = n if opts["BatchSize"] is Automatic else int(opts["BatchSize"])
     if ctx.mode == "Train" and any(getattr(s.layer, "batch_dependent", False) for s in plan.steps):

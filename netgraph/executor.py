@@ -105,6 +105,7 @@ def run_forward(
     tape = [] if keep else None
     states = []
     modes = ctx.extra.get("modes")
+    rngs = ctx.extra.get("rngs")  # leaf path -> generator (evaluation), else ctx.rng for all
     kept = set(taps.values()) if taps else ()
     for step in plan.steps:
         arrays = {name: values[aid] for name, aid in step.arrays.items()}
@@ -112,6 +113,8 @@ def run_forward(
         c = ctx
         if modes and step.path in modes:
             c = Context(modes[step.path], ctx.dtype, ctx.rng, ctx.training, ctx.need_grad, {})
+        if rngs is not None and getattr(step.layer, "draws_random", False):
+            c = replace(c, rng=rngs[step.path])  # its own stream: chunks draw as one batch
         try:
             outs, cache, state = step.layer.forward(arrays, ins, c)
         except NetError as exc:

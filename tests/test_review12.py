@@ -43,3 +43,30 @@ def test_netmeasurements_overflow_in_the_net_leaks_no_warning():
             _linear(), (x, np.zeros((2, 2))), "Loss", WorkingPrecision="Real64"
         )
     assert got == np.inf
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 4])
+def test_train_mode_batch_size_never_changes_dropout_masks(batch_size):
+    # Two Dropout layers: chunks of the batch must draw the masks the whole batch draws (one
+    # stream per layer), so BatchSize does not change a seeded Train-mode evaluation.
+    x = np.arange(1.0, 41.0).reshape(5, 8)
+    net = ng.NetChain([ng.DropoutLayer(0.5), ng.DropoutLayer(0.5)], Input=8)
+    whole = net(x, NetEvaluationMode="Train", RandomSeeding=7)
+    chunked = net(x, NetEvaluationMode="Train", RandomSeeding=7, BatchSize=batch_size)
+    assert np.array_equal(whole, chunked)
+    # each element is x, 0 or 4x (kept by both layers: scaled by 2 twice), some of each
+    assert np.all((whole == 0) | (whole == 4 * x))
+    assert 0 < np.count_nonzero(whole) < x.size
+
+
+def test_train_mode_batch_size_gradient_matches_one_batch():
+    x = np.arange(1.0, 31.0).reshape(5, 6) / 10
+    net = ng.NetChain(
+        [ng.LinearLayer(4, Weights=np.ones((4, 6)), Biases=np.zeros(4)), ng.DropoutLayer(0.5),
+         ng.LinearLayer(3, Weights=np.ones((3, 4)), Biases=np.zeros(3)), ng.DropoutLayer(0.5)],
+        Input=6,
+    )  # fmt: skip
+    port = ng.NetPortGradient((0, "Weights"))
+    whole = net(x, port, NetEvaluationMode="Train", RandomSeeding=3)
+    chunked = net(x, port, NetEvaluationMode="Train", RandomSeeding=3, BatchSize=2)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6)

@@ -239,6 +239,7 @@ class DropoutLayer(Layer):
         dropout_probability: float = Field(0.5, ge=0, lt=1)
 
     positional = ("dropout_probability",)
+    draws_random = True  # an evaluation gives each such layer its own generator
 
     def forward(self, arrays: dict, inputs: dict, ctx: Context):
         x = inputs["Input"]
