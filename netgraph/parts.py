@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
@@ -212,6 +213,50 @@ def NetReplacePart(net: Layer, rules: Any, value: Any = _NO_VALUE) -> Layer:  # 
     return net
 
 
+def _blame_replaced(net: Layer, key: Any, rest: tuple, value: Any, exc: NetError) -> NetError:
+    """`exc` from rebuilding `net` with the array at (key, *rest) replaced by `value`, restated
+    as that array's error (its layer, the shape the rest of the net gives it and the shape
+    given) when the net takes the array unset and then expects another shape; else `exc`.
+    A conflict the replaced array causes can surface at another layer (a Ramp between two
+    convolutions), which must not be blamed."""
+    leaf, keys = net._given_child(key), [key]
+    for head in rest[:-1]:
+        inner = leaf._child_key(head)
+        if inner is None:
+            return exc
+        leaf, keys = leaf._given_child(inner), [*keys, inner]
+    kind = _leaf_part_kind(leaf, rest[-1])
+    if kind is None or kind[0] != "array" or isinstance(value, NetSharedArray):
+        return exc
+    if f'array "{kind[1]}"' in str(exc) and f"{keys[-1]!r}" in str(exc):
+        return exc  # already about this array, in its layer
+    if isinstance(leaf._arrays.get(kind[1]), NetSharedArray):
+        return exc
+    try:
+        node = net._with_child(key, _replace(net._given_child(key), rest, None, rest))
+        for k in keys:
+            node = node._child(k)
+        given = np.shape(np.asarray(value))
+    except (NetError, ValueError, TypeError):
+        return exc
+    expected = node.array_shape(kind[1])
+    if expected is None or not _conflicts(expected, given):
+        return exc
+    where = "".join(f"in layer {k!r}: " for k in keys)
+    return NetArrayError(
+        f'{where}{type(leaf).__name__}: array "{kind[1]}": expected {S.fmt(expected)}, given '
+        f"{S.fmt(given)} (the shape the rest of the net gives it)."
+    )
+
+
+def _conflicts(a: Any, b: Any) -> bool:
+    try:
+        S.unify(a, b)
+    except S.ShapeConflict:
+        return True
+    return False
+
+
 def _check_net(net: Any, function: str) -> None:
     if not isinstance(net, Layer):
         raise NetError(f"{function}: expected a layer or net, got {type(net).__name__}.")
@@ -234,7 +279,10 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
                 except NetArrayError as in_context:
                     exc = in_context
             raise type(exc)(f"in layer {key!r}: {exc}") from None
-        return net._with_child(key, inner)
+        try:
+            return net._with_child(key, inner)
+        except NetError as exc:  # the shapes met elsewhere: name the replaced array
+            raise _blame_replaced(net, key, rest, value, exc) from None
     kind = _leaf_part_kind(net, head)
     if kind is None or rest:
         raise _unknown_part(net, head if kind is None else rest[0], full)

@@ -70,3 +70,49 @@ def test_train_mode_batch_size_gradient_matches_one_batch():
     whole = net(x, port, NetEvaluationMode="Train", RandomSeeding=3)
     chunked = net(x, port, NetEvaluationMode="Train", RandomSeeding=3, BatchSize=2)
     np.testing.assert_allclose(chunked, whole, rtol=1e-6)
+
+
+def _conv_chain():
+    layers = {
+        "c1": ng.ConvolutionLayer(4, 3, PaddingSize=1),
+        "r": ng.ElementwiseLayer("Ramp"),
+        "c2": ng.ConvolutionLayer(2, 3),
+    }
+    return ng.NetInitialize(ng.NetChain(layers, Input=(2, 6, 6)))
+
+
+def test_replaced_weights_with_another_input_channel_count_name_their_layer():
+    # c2's Weights given 5 input channels while c1 (through the Ramp) gives 4: the error names
+    # c2 and its Weights with the full expected shape (2, 4, 3, 3), not the Ramp in between
+    with pytest.raises(ng.NetError) as err:
+        ng.NetReplacePart(_conv_chain(), {("c2", "Weights"): np.zeros((2, 5, 3, 3))})
+    msg = str(err.value)
+    assert "'c2'" in msg and 'array "Weights"' in msg
+    assert "expected (2, 4, 3, 3)" in msg and "given (2, 5, 3, 3)" in msg
+    assert "'r'" not in msg
+
+
+def test_replaced_weights_in_a_nested_chain_name_the_path():
+    inner = ng.NetChain({"r": ng.ElementwiseLayer("Ramp"), "c2": ng.ConvolutionLayer(2, 3)})
+    net = ng.NetChain({"c1": ng.ConvolutionLayer(4, 3), "block": inner}, Input=(2, 7, 7))
+    with pytest.raises(ng.NetError) as err:
+        ng.NetReplacePart(net, {("block", "c2", "Weights"): np.zeros((2, 3, 3, 3))})
+    msg = str(err.value)
+    assert "'block'" in msg and "'c2'" in msg and 'array "Weights"' in msg
+    assert "expected (2, 4, 3, 3)" in msg and "given (2, 3, 3, 3)" in msg
+
+
+def test_a_replaced_array_that_fits_still_replaces():
+    w = np.full((2, 4, 3, 3), 0.5)
+    net = ng.NetReplacePart(_conv_chain(), {("c2", "Weights"): w})
+    np.testing.assert_array_equal(ng.NetExtract(net, ("c2", "Weights")), w)
+
+
+def test_replaced_weights_in_a_graph_name_their_layer():
+    layers = {"c1": ng.ConvolutionLayer(4, 3), "r": ng.ElementwiseLayer("Tanh"),
+              "c2": ng.ConvolutionLayer(2, 1)}  # fmt: skip
+    net = ng.NetGraph(layers, {"c1": "r", "r": "c2"}, Input=(3, 5, 5))
+    with pytest.raises(ng.NetError) as err:
+        ng.NetReplacePart(net, {("c2", "Weights"): np.zeros((2, 6, 1, 1))})
+    msg = str(err.value)
+    assert "'c2'" in msg and "expected (2, 4, 1, 1)" in msg and "given (2, 6, 1, 1)" in msg
