@@ -203,7 +203,15 @@ def NetInitialize(  # noqa: N802 (Wolfram's name)
             continue
         _check_size(shape, where)
         rng = array_rng(RandomSeeding, aid)
-        new[aid] = init_array(init, tuple(shape), rule, rng, name)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, not warned
+            new[aid] = init_array(init, tuple(shape), rule, rng, name)
+        if not np.isfinite(new[aid]).all():
+            subs = {k: v for k, v in rule.items() if k != "Method"}
+            raise NetOptionError(
+                f'NetInitialize: Method "{rule["Method"]}" with {subs} draws values beyond the '
+                f"float32 range (largest magnitude {float(np.finfo(np.float32).max):.4g}) for "
+                f"{where}. Give a smaller standard deviation."
+            )
     if unknown:
         raise NetShapeError(
             f"Cannot initialize {type(net).__name__}: the dimensions of these arrays are not "

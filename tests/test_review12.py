@@ -116,3 +116,23 @@ def test_replaced_weights_in_a_graph_name_their_layer():
         ng.NetReplacePart(net, {("c2", "Weights"): np.zeros((2, 6, 1, 1))})
     msg = str(err.value)
     assert "'c2'" in msg and "expected (2, 4, 1, 1)" in msg and "given (2, 6, 1, 1)" in msg
+
+
+@pytest.mark.parametrize(
+    "method, sub",
+    [("Random", {"Weights": 1e300}), ("Kaiming", {"ScaleFactor": 1e300}),
+     ("Xavier", {"ScaleFactor": 1e39, "Distribution": "Uniform"})],
+)  # fmt: skip
+def test_netinitialize_refuses_standard_deviations_beyond_float32(method, sub):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ng.NetOptionError) as err:
+            ng.NetInitialize(ng.LinearLayer(3, Input=2), Method=(method, sub))
+    msg = str(err.value)
+    assert method in msg and '"Weights"' in msg and "float32" in msg
+
+
+def test_netinitialize_random_biases_beyond_float32_are_refused():
+    with pytest.raises(ng.NetOptionError) as err:
+        ng.NetInitialize(ng.LinearLayer(3, Input=2), Method=("Random", {"Biases": 1e300}))
+    assert '"Biases"' in str(err.value)
