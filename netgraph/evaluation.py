@@ -522,7 +522,7 @@ def _forced_gradient(net: Layer, port: str, g: np.ndarray, single: bool, n: int,
         raise NetShapeError(f"{where} should have shape {want}, got {g.shape}.")
     if first_nonfinite(batch) is not None:
         raise NetDataError(f"{where} contains NaN or infinite values.")
-    return batch.astype(dtype, copy=False)
+    return cast_data(batch, dtype, where)  # float64 beyond float32 is refused, not inf
 
 
 def _check_finite_states(states: list) -> None:

@@ -136,3 +136,17 @@ def test_netinitialize_random_biases_beyond_float32_are_refused():
     with pytest.raises(ng.NetOptionError) as err:
         ng.NetInitialize(ng.LinearLayer(3, Input=2), Method=("Random", {"Biases": 1e300}))
     assert '"Biases"' in str(err.value)
+
+
+def test_forced_output_gradient_beyond_float32_names_the_port_and_value():
+    lin = _linear()
+    forced = {"Input": np.ones(2), ng.NetPortGradient("Output"): np.array([0.0, 1e300])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ng.NetDataError) as err:
+            lin(forced, ng.NetPortGradient("Input"))
+    msg = str(err.value)
+    assert 'gradient of output port "Output"' in msg and "1e+300" in msg and "float32" in msg
+    # in Real64 it is a number: the identity net's input gradient is the forced gradient
+    got = lin(forced, ng.NetPortGradient("Input"), WorkingPrecision="Real64")
+    np.testing.assert_array_equal(got, [0.0, 1e300])
