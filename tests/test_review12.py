@@ -150,3 +150,17 @@ def test_forced_output_gradient_beyond_float32_names_the_port_and_value():
     # in Real64 it is a number: the identity net's input gradient is the forced gradient
     got = lin(forced, ng.NetPortGradient("Input"), WorkingPrecision="Real64")
     np.testing.assert_array_equal(got, [0.0, 1e300])
+
+
+def test_a_multiplier_beyond_float32_diverges_without_warnings():
+    x = np.arange(20.0).reshape(10, 2) / 20
+    y = np.arange(20.0).reshape(10, 2) / 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opts = dict(MaxTrainingRounds=1, BatchSize=5, TrainingProgressReporting=None)
+        res = ng.NetTrain(
+            _linear(), (x, y), "All", LearningRateMultipliers={"Weights": 1e300}, **opts
+        )
+    assert res["ReasonTrainingStopped"] == "Diverged"
+    # the returned net is the last finite one: the given net, untouched
+    np.testing.assert_array_equal(ng.NetExtract(res["TrainedNet"], "Weights"), np.eye(2))

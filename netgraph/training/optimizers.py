@@ -64,8 +64,9 @@ class FlatArrays:
 
     def per_element(self, values: dict, dtype) -> np.ndarray:
         out = np.empty(self.data.shape, dtype)
-        for aid, s in self.slices.items():
-            out[s] = values[aid]
+        with np.errstate(over="ignore"):  # a multiplier beyond float32 is inf: training diverges
+            for aid, s in self.slices.items():
+                out[s] = values[aid]
         return out
 
 
