@@ -103,7 +103,10 @@ def _check_integers(src: np.ndarray, type: str, target: np.dtype) -> None:  # no
         fraction = ~np.isfinite(src) | (src != np.round(src))
         if fraction.any():
             _refuse(src, fraction, type, f"not an integer; {type} takes integers")
-    outside = (src < info.min) | (src > info.max)
+    if src.dtype.kind == "f":  # float(2**63 - 1) is 2**63: compare with exact powers of two
+        outside = (src < float(info.min)) | (src >= float(int(info.max) + 1))
+    else:
+        outside = (src < info.min) | (src > info.max)
     if outside.any():
         _refuse(src, outside, type, f"out of range for {type} ({info.min} to {info.max})")
 

@@ -164,3 +164,26 @@ def test_a_multiplier_beyond_float32_diverges_without_warnings():
     assert res["ReasonTrainingStopped"] == "Diverged"
     # the returned net is the last finite one: the given net, untouched
     np.testing.assert_array_equal(ng.NetExtract(res["TrainedNet"], "Weights"), np.eye(2))
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [(2.0**63, "Integer64"), (2.0**64, "UnsignedInteger64"), (-(2.0**63) - 4096, "Integer64"),
+     (2.0**31, "Integer32"), (np.float32(2.0**31), "Integer32")],
+)  # fmt: skip
+def test_numericarray_refuses_floats_just_past_the_integer_range(value, kind):
+    # float(2**63 - 1) rounds to 2**63, which int64 cannot hold (it wrapped to -2**63)
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NumericArray(np.array([1.0, value], dtype=np.asarray(value).dtype), kind)
+    assert "out of range" in str(err.value) and "(1,)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value, kind",
+    [(-(2.0**63), "Integer64"), (2.0**63 - 1024, "Integer64"),
+     (2.0**64 - 2048, "UnsignedInteger64"), (2.0**31 - 1, "Integer32"), (-128.0, "Integer8")],
+)  # fmt: skip
+def test_numericarray_keeps_floats_at_the_integer_range_ends(value, kind):
+    # the largest floats below the bound are exact integers the type holds
+    got = np.asarray(ng.NumericArray(np.array([value]), kind))
+    assert int(got[0]) == int(value)
