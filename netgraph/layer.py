@@ -371,14 +371,15 @@ class Layer:
             try:
                 out[port] = S.unify(self._shapes.get(port), shape)
             except S.ShapeConflict as exc:
+                lead = (
+                    f'{type(self).__name__}: port "{port}" has shape '
+                    f"{S.fmt(self._shapes.get(port))}, but got {S.fmt(shape)} ({exc})"
+                )
                 try:  # when arrays fixed the port's shape, their conflict names the cause
                     self._override_ports({port: shape})
-                except NetError as because:
-                    raise NetShapeError(str(because)) from None
-                raise NetShapeError(
-                    f'{type(self).__name__}: port "{port}" has shape '
-                    f"{S.fmt(self._shapes.get(port))}, but got {S.fmt(shape)} ({exc})."
-                ) from None
+                except NetError as because:  # after the port and data: they are the news
+                    raise NetShapeError(f"{lead}: {str(because).rstrip('.')}.") from None
+                raise NetShapeError(lead + ".") from None
         return out
 
     def _override_ports(self, shapes: dict) -> Layer:

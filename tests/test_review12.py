@@ -187,3 +187,27 @@ def test_numericarray_keeps_floats_at_the_integer_range_ends(value, kind):
     # the largest floats below the bound are exact integers the type holds
     got = np.asarray(ng.NumericArray(np.array([value]), kind))
     assert int(got[0]) == int(value)
+
+
+def _two_input_graph():
+    layers = {"a": ng.LinearLayer(3), "b": ng.LinearLayer(3), "t": ng.TotalLayer()}
+    edges = [(ng.NetPort("X"), "a"), (ng.NetPort("Y"), "b"), ("a", "t"), ("b", "t")]
+    return ng.NetInitialize(ng.NetGraph(layers, edges, X=2, Y=4))
+
+
+@pytest.mark.parametrize("y", [np.ones(5), np.ones((3, 5))])
+def test_data_of_the_wrong_shape_is_reported_at_its_port_first(y):
+    # the port Y was given as 4 and b's Weights fit it: the news is the data's shape (5,)
+    x = np.ones(2) if y.ndim == 1 else np.ones((3, 2))
+    with pytest.raises(ng.NetShapeError) as err:
+        _two_input_graph()({"X": x, "Y": y})
+    msg = str(err.value)
+    assert msg.startswith('NetGraph: port "Y" has shape (4,), but got (5,)')
+    assert "'b'" in msg and '"Weights"' in msg  # why the port is (4,): b's Weights
+
+
+def test_data_of_the_wrong_shape_for_a_chain_names_its_input_port_first():
+    net = ng.NetInitialize(ng.NetChain([ng.ElementwiseLayer("Tanh"), ng.LinearLayer(3)], Input=2))
+    with pytest.raises(ng.NetShapeError) as err:
+        net(np.ones(3))
+    assert str(err.value).startswith('NetChain: port "Input" has shape (2,), but got (3,)')
