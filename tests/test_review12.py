@@ -211,3 +211,12 @@ def test_data_of_the_wrong_shape_for_a_chain_names_its_input_port_first():
     with pytest.raises(ng.NetShapeError) as err:
         net(np.ones(3))
     assert str(err.value).startswith('NetChain: port "Input" has shape (2,), but got (3,)')
+
+
+def test_netmeasurements_refuses_a_misspelt_option_with_a_suggestion():
+    x, y = np.eye(2), np.eye(2)
+    with pytest.raises(ng.NetOptionError) as err:
+        ng.NetMeasurements(_linear(), (x, y), "MeanSquare", BatchSze=1)
+    assert "BatchSze" in str(err.value) and 'Did you mean "BatchSize"' in str(err.value)
+    # snake_case names work, as for NetTrain: the identity net on its own targets measures 0
+    assert ng.NetMeasurements(_linear(), (x, y), "MeanSquare", batch_size=1) == 0.0

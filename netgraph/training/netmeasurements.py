@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic.alias_generators import to_snake
 
 from netgraph._data_checks import cast_data
-from netgraph.errors import NetError, NetOptionError
+from netgraph.errors import NetError, NetOptionError, did_you_mean
 from netgraph.evaluation import check_initialized, precision_dtype
 from netgraph.executor import compile_plan
 from netgraph.layer import Context, Layer
@@ -24,10 +25,7 @@ def NetMeasurements(  # noqa: N802
     net: Layer,
     data: Any,
     spec: Any,
-    *,
-    BatchSize: int = 256,  # noqa: N803
-    WorkingPrecision: str = "Real32",  # noqa: N803
-    LossFunction: Any = Automatic,  # noqa: N803
+    **options: Any,
 ) -> Any:
     """Measure `net` on `data` (any form NetTrain takes) in "Test" mode, `BatchSize` examples at
     a time. `spec` is one measurement (see TrainingProgressMeasurements: "Loss", "Accuracy",
@@ -35,7 +33,8 @@ def NetMeasurements(  # noqa: N802
     "MeanDeviation", a NetPort, or {"Measurement": f, "Key": name}) and gives its value, or a
     list of them and gives a list. Values are Python floats, dicts class -> float (per-class
     measurements) or a numpy count matrix ("ConfusionMatrix"). "Loss" is the loss NetTrain
-    would attach (LossFunction as in NetTrain).
+    would attach (LossFunction as in NetTrain). Options: BatchSize (256), WorkingPrecision
+    ("Real32"), LossFunction; snake_case names work too, and an unknown option is refused.
 
     >>> import numpy as np, netgraph as ng
     >>> net = ng.NetInitialize(ng.NetChain([ng.LinearLayer(2), ng.SoftmaxLayer()], Input=2))
@@ -49,6 +48,10 @@ def NetMeasurements(  # noqa: N802
     """
     if not isinstance(net, Layer):
         raise NetError(f"NetMeasurements: expected a net, got {type(net).__name__}.")
+    opts = _parse_options(options)
+    BatchSize, WorkingPrecision, LossFunction = (  # noqa: N806 (Wolfram's option names)
+        opts["BatchSize"], opts["WorkingPrecision"], opts["LossFunction"],
+    )  # fmt: skip
     dtype = precision_dtype(WorkingPrecision)
     if isinstance(BatchSize, bool) or not isinstance(BatchSize, (int, np.integer)) or BatchSize < 1:
         raise NetOptionError(
@@ -86,6 +89,23 @@ def NetMeasurements(  # noqa: N802
         results = meter.values(measure(meter, values, cast, ctx, int(BatchSize)))
     out = [results[k] for k in keys]
     return out if isinstance(spec, list) else out[0]
+
+
+OPTIONS = {"BatchSize": 256, "WorkingPrecision": "Real32", "LossFunction": Automatic}
+
+
+def _parse_options(options: dict) -> dict:
+    """NetMeasurements' options (Wolfram names, or snake_case); an unknown one is refused."""
+    snake = {to_snake(k): k for k in OPTIONS}
+    opts = dict(OPTIONS)
+    for key, value in options.items():
+        name = snake.get(key, key)
+        if name not in OPTIONS:
+            raise NetOptionError(
+                f"NetMeasurements: unknown option {key!r}." + did_you_mean(key, OPTIONS)
+            )
+        opts[name] = value
+    return opts
 
 
 __all__ = ["NetMeasurements"]
