@@ -107,9 +107,11 @@ def parse_evaluation_options(options: dict) -> dict:
         raise NetOptionError(f"BatchSize should be a positive integer or Automatic, got {bs!r}.")
     seed = opts["RandomSeeding"]
     if seed is not Automatic and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-    ):
-        raise NetOptionError(f"RandomSeeding should be an integer or Automatic, got {seed!r}.")
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer, str))
+    ):  # as NetInitialize and NetTrain take it
+        raise NetOptionError(
+            f"RandomSeeding should be an integer, a string or Automatic, got {seed!r}."
+        )
     return opts
 
 

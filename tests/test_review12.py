@@ -220,3 +220,14 @@ def test_netmeasurements_refuses_a_misspelt_option_with_a_suggestion():
     assert "BatchSze" in str(err.value) and 'Did you mean "BatchSize"' in str(err.value)
     # snake_case names work, as for NetTrain: the identity net on its own targets measures 0
     assert ng.NetMeasurements(_linear(), (x, y), "MeanSquare", batch_size=1) == 0.0
+
+
+def test_evaluation_takes_a_string_seed_like_netinitialize_and_nettrain():
+    net = ng.DropoutLayer(0.5)
+    a = net(np.ones(64), NetEvaluationMode="Train", RandomSeeding="abc")
+    b = net(np.ones(64), NetEvaluationMode="Train", RandomSeeding="abc")
+    c = net(np.ones(64), NetEvaluationMode="Train", RandomSeeding="abd")
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert set(np.unique(a)) == {0.0, 2.0}
+    with pytest.raises(ng.NetOptionError):
+        net(np.ones(4), NetEvaluationMode="Train", RandomSeeding=1.5)
