@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
-from .errors import NetDataError, NetShapeError
+from .errors import NetArrayError, NetDataError, NetShapeError
 from .layer import Layer
-from .values import NumericArray
+from .values import NetSharedArray, NumericArray
 
 
 def refuse_non_number(value: Any, where: str) -> None:
@@ -65,6 +65,27 @@ def cast_data(arr: np.ndarray, dtype, where: str, examples: bool = False) -> np.
     if target.kind == "f" and arr.dtype.kind == "f" and not all_finite(out):
         raise _out_of_range(arr, first_nonfinite(out), target, where, examples)
     return out
+
+
+def check_array_range(values: dict, dtype) -> None:
+    """A net's Real64 arrays (given as NumericArray "Real64") must fit the working precision:
+    one beyond float32 in a "Real32" evaluation or training is a NetArrayError naming the
+    array, the value and its index, instead of numpy's overflow warning and an infinity."""
+    if np.dtype(dtype) != np.float32:
+        return
+    big = float(np.finfo(np.float32).max)
+    for aid, v in values.items():
+        if v is None or v.dtype != np.float64:
+            continue
+        over = np.abs(v) > big
+        if over.any():
+            index = tuple(int(i) for i in np.argwhere(over)[0])
+            name = repr(aid.name) if isinstance(aid, NetSharedArray) else "/".join(map(str, aid))
+            raise NetArrayError(
+                f'array "{name}" holds {v[index]:g} at index {index}, beyond the range of '
+                f'float32 (largest magnitude {big:.4g}), the working precision "Real32". Use '
+                'WorkingPrecision -> "Real64", or scale the array.'
+            )
 
 
 def _out_of_range(arr, index: tuple, target: np.dtype, where: str, examples: bool) -> NetDataError:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
-from ._data_checks import cast_data, check_missing_axis, refuse_non_number
+from ._data_checks import cast_data, check_array_range, check_missing_axis, refuse_non_number
 from .decoders import decode_outputs, parse_decoder_request
 from .errors import (
     NetArrayError,
@@ -349,6 +349,7 @@ def cast_values(net: Layer, values: dict, dtype) -> dict:
         # one cast per array and precision, shared by the net and its specialisations; the
         # pool keeps each source array alive, so its id cannot be reused by another array
         pool = net._cache.setdefault("casts", {})
+        check_array_range(values, dtype)
         cast = {}
         for aid, v in values.items():
             if v.dtype != dtype:

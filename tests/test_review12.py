@@ -231,3 +231,32 @@ def test_evaluation_takes_a_string_seed_like_netinitialize_and_nettrain():
     assert set(np.unique(a)) == {0.0, 2.0}
     with pytest.raises(ng.NetOptionError):
         net(np.ones(4), NetEvaluationMode="Train", RandomSeeding=1.5)
+
+
+def _real64_weights(value):
+    w = ng.NumericArray(np.array([[1.0, 0.0], [0.0, value]]), "Real64")
+    return ng.LinearLayer(2, Weights=w, Biases=np.zeros(2), Input=2)
+
+
+def test_real64_arrays_beyond_float32_are_refused_in_real32_evaluation():
+    net = ng.NetChain({"lin": _real64_weights(1e300)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ng.NetArrayError) as err:
+            net(np.ones(2))
+    msg = str(err.value)
+    assert '"lin/Weights"' in msg and "1e+300" in msg and "(1, 1)" in msg and "Real64" in msg
+    # in Real64 the array is a number: the output is (1, 1e300)
+    np.testing.assert_array_equal(net(np.ones(2), WorkingPrecision="Real64"), [1.0, 1e300])
+
+
+def test_real64_arrays_beyond_float32_are_refused_by_nettrain_and_netmeasurements():
+    net, x = _real64_weights(-1e300), np.ones((4, 2))
+    opts = dict(MaxTrainingRounds=1, BatchSize=2, TrainingProgressReporting=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ng.NetArrayError) as err:
+            ng.NetTrain(net, (x, x), **opts)
+        assert '"Weights"' in str(err.value) and "-1e+300" in str(err.value)
+        with pytest.raises(ng.NetArrayError):
+            ng.NetMeasurements(net, (x, x), "MeanSquare")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic.alias_generators import to_snake
 
-from netgraph._data_checks import channel_hint
+from netgraph._data_checks import channel_hint, check_array_range
 from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
 from netgraph.evaluation import all_finite, cast_data, check_device, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
@@ -190,6 +190,7 @@ class Trainer:
             valid = None
         net = _specialize(net, train, input_ports)
         self.net = NetInitialize(net, RandomSeeding=seed)
+        check_array_range(self.net._array_values(), self.dtype)
         self.tnet = attach.build(self.net, losses, train, input_ports)
         attach.check_targets(self.tnet, train, "training data")
         if valid is not None:

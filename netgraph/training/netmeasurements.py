@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pydantic.alias_generators import to_snake
 
-from netgraph._data_checks import cast_data
+from netgraph._data_checks import cast_data, check_array_range
 from netgraph.errors import NetError, NetOptionError, did_you_mean
 from netgraph.evaluation import check_initialized, precision_dtype
 from netgraph.executor import compile_plan
@@ -75,6 +75,7 @@ def NetMeasurements(  # noqa: N802
     for item in items:  # the key each requested measurement got ("Loss" is built in)
         parsed = meter._one(item)
         keys.append(parsed[0].key if parsed else "Loss")
+    check_array_range(net._array_values(), dtype)
     values = {a: np.asarray(v, dtype) for a, v in tnet.graph._array_values().items()}
     kinds = {p.name: p.dtype for p in tnet.graph.input_ports}
     cast = {  # float64 data beyond float32 is a NetDataError naming the port and example
