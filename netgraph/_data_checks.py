@@ -60,6 +60,11 @@ def cast_data(arr: np.ndarray, dtype, where: str, examples: bool = False) -> np.
         too_big = np.abs(arr) >= float(np.iinfo(target).max)
         if too_big.any():
             raise _out_of_range(arr, tuple(np.argwhere(too_big)[0]), target, where, examples)
+    if target.kind in "iu" and arr.dtype.kind in "iu" and arr.size:  # uint64 would wrap
+        info = np.iinfo(target)
+        outside = (arr < info.min) | (arr > info.max)
+        if outside.any():
+            raise _out_of_range(arr, tuple(np.argwhere(outside)[0]), target, where, examples)
     with np.errstate(over="ignore", invalid="ignore"):
         out = arr.astype(target, copy=False)
     if target.kind == "f" and arr.dtype.kind == "f" and not all_finite(out):
@@ -95,9 +100,13 @@ def _out_of_range(arr, index: tuple, target: np.dtype, where: str, examples: boo
     info = np.finfo(target) if target.kind == "f" else np.iinfo(target)
     hint = ' Scale the data, or use WorkingPrecision -> "Real64".' if target.kind == "f" else ""
     return NetDataError(
-        f"{where}: the value {arr[index]:g} at index {index} is outside the range of "
+        f"{where}: the value {_number_text(arr[index])} at index {index} is outside the range of "
         f"{target.name} (largest magnitude {float(info.max):.4g}).{hint}"
     )
+
+
+def _number_text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, np.integer) else f"{value:g}"
 
 
 def check_missing_axis(net: Layer, inputs: dict, flags: dict) -> None:

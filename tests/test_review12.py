@@ -260,3 +260,11 @@ def test_real64_arrays_beyond_float32_are_refused_by_nettrain_and_netmeasurement
         assert '"Weights"' in str(err.value) and "-1e+300" in str(err.value)
         with pytest.raises(ng.NetArrayError):
             ng.NetMeasurements(net, (x, x), "MeanSquare")
+
+
+def test_a_uint64_class_index_beyond_int64_is_reported_as_given():
+    # 2**64 - 1 as int64 wraps to -1: the error must show the value the caller gave
+    ce = ng.CrossEntropyLossLayer("Index")
+    with pytest.raises(ng.NetDataError) as err:
+        ce({"Input": np.array([0.2, 0.8]), "Target": np.uint64(2**64 - 1)})
+    assert "18446744073709551615" in str(err.value) and '"Target"' in str(err.value)
