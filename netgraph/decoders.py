@@ -96,6 +96,11 @@ class NetDecoder:
             seen[v] = i
         self.labels = labels
 
+    def __reduce__(self) -> tuple:  # every pickle protocol (0 and 1 refuse bare __slots__)
+        if self.kind == "Boolean":
+            return (NetDecoder, ("Boolean",))
+        return (NetDecoder, ((self.kind, list(self.labels)),))
+
     # ------------------------------------------------------------------ shape
 
     @property

@@ -1,5 +1,6 @@
 """Regressions found reviewing issue 12 (correctness and robustness) on the merged code."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -268,3 +269,16 @@ def test_a_uint64_class_index_beyond_int64_is_reported_as_given():
     with pytest.raises(ng.NetDataError) as err:
         ce({"Input": np.array([0.2, 0.8]), "Target": np.uint64(2**64 - 1)})
     assert "18446744073709551615" in str(err.value) and '"Target"' in str(err.value)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_nets_with_decoders_pickle_with_every_protocol(protocol):
+    labels = ["cat", "dog", "bird"]
+    net = ng.NetChain(
+        [ng.LinearLayer(3, Weights=np.eye(3), Biases=np.zeros(3)), ng.SoftmaxLayer()],
+        Input=3, Output=ng.NetDecoder(("Class", labels)),
+    )  # fmt: skip
+    back = pickle.loads(pickle.dumps(net, protocol=protocol))
+    assert back == net and back(np.array([0.0, 0.0, 3.0])) == "bird"
+    boolean = ng.NetDecoder("Boolean")
+    assert pickle.loads(pickle.dumps(boolean, protocol=protocol)) == boolean
