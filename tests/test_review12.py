@@ -282,3 +282,27 @@ def test_nets_with_decoders_pickle_with_every_protocol(protocol):
     assert back == net and back(np.array([0.0, 0.0, 3.0])) == "bird"
     boolean = ng.NetDecoder("Boolean")
     assert pickle.loads(pickle.dumps(boolean, protocol=protocol)) == boolean
+
+
+def _image_classifier():
+    layers = [ng.ConvolutionLayer(2, 3), ng.FlattenLayer(), ng.LinearLayer(3), ng.SoftmaxLayer()]
+    return ng.NetInitialize(ng.NetChain(layers, Input=(1, 6, 6)))
+
+
+def test_netmeasurements_data_missing_its_channel_axis_is_named_as_such():
+    x, y = np.ones((5, 6, 6)), np.zeros(5, int)
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NetMeasurements(_image_classifier(), (x, y), "Accuracy")
+    msg = str(err.value)
+    assert msg.startswith("NetMeasurements data:") and "channel dimension" in msg
+    # examples one axis short: the data's fault, not the Weights' (no "expected (2, 6, 3)")
+    assert '"Weights"' not in msg
+
+
+def test_nettrain_data_missing_its_channel_axis_does_not_blame_the_weights():
+    x, y = np.ones((5, 6, 6)), np.zeros(5, int)
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NetTrain(_image_classifier(), (x, y), MaxTrainingRounds=1, BatchSize=5)
+    msg = str(err.value)
+    assert "(6, 6)" in msg and "(1, 6, 6)" in msg and "channel dimension" in msg
+    assert '"Weights"' not in msg

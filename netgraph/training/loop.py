@@ -362,30 +362,31 @@ def _in_graph(aid: Any) -> Any:
 
 def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
     """Each input port's examples have a shape the net's port allows."""
-    from netgraph.shapes import ShapeConflict, fmt, unify
+    from netgraph.shapes import ShapeConflict, fmt, rank, unify
 
     for p in input_ports:
         example, known = data[p].shape[1:], net.port_shape(p)
         try:
             unify(known, example)
         except ShapeConflict:
+            because = ""
             try:  # when the net's arrays or options fixed the port's shape, name them
                 net._override_ports({p: example})
-                because = ""
-            except NetError as exc:
-                because = f" ({str(_user_located(exc)).rstrip('.')})"
+            except NetError as exc:  # (not for examples of another rank: the data's fault)
+                if rank(known) in (None, len(example)):
+                    because = f" ({str(_user_located(exc)).rstrip('.')})"
             raise NetDataError(
                 f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
                 f"net's port {p!r} takes {fmt(known)}{because}." + channel_hint(known, example)
             ) from None
 
 
-def _specialize(net: Layer, train: dict, input_ports: list) -> Layer:
+def _specialize(net: Layer, train: dict, input_ports: list, what: str = "training data") -> Layer:
     """Fix unknown input shapes from the data (the examples' shapes).
 
     The data must fit what the net already knows: `_with_port_shapes` would replace a given
     `Input=3` by the data's shape, silently training another net."""
-    _check_fits(net, train, input_ports, "training data")
+    _check_fits(net, train, input_ports, what)
     shapes = {}
     for p in input_ports:
         example = train[p].shape[1:]
@@ -396,7 +397,7 @@ def _specialize(net: Layer, train: dict, input_ports: list) -> Layer:
     try:
         return net._with_port_shapes(shapes)
     except NetError as exc:
-        raise NetDataError(f"training data does not fit the net: {exc}") from None
+        raise NetDataError(f"{what} does not fit the net: {exc}") from None
 
 
 def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  # noqa: N802

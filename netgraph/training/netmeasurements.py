@@ -66,7 +66,7 @@ def NetMeasurements(  # noqa: N802
     encoders = attach.target_encoders(net, losses)  # labels of ports with a NetDecoder
     given = D.normalize(data, input_ports, target_ports, WHAT, encoders)
     D.count_examples(given, WHAT)
-    net = _specialize(net, given, input_ports)
+    net = _specialize(net, given, input_ports, WHAT)
     check_initialized(net, "measure")
     tnet = attach.build(net, losses, given, input_ports)
     attach.check_targets(tnet, given, WHAT)
