@@ -306,3 +306,21 @@ def test_nettrain_data_missing_its_channel_axis_does_not_blame_the_weights():
     msg = str(err.value)
     assert "(6, 6)" in msg and "(1, 6, 6)" in msg and "channel dimension" in msg
     assert '"Weights"' not in msg
+
+
+def test_data_against_a_port_shape_the_user_gave_does_not_blame_the_weights():
+    x, y = np.ones((5, 1, 7, 7)), np.zeros(5, int)
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NetTrain(_image_classifier(), (x, y), MaxTrainingRounds=1, BatchSize=5)
+    msg = str(err.value)
+    assert "(1, 7, 7)" in msg and "(1, 6, 6)" in msg and '"Weights"' not in msg
+
+
+def test_data_against_a_port_shape_the_arrays_fixed_names_the_array():
+    # no Input given: BN's Scaling of length 3 fixes the channels, and is named
+    bn = ng.BatchNormalizationLayer(Scaling=np.ones(3), Biases=np.zeros(3))
+    x = np.ones((6, 4, 2))
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NetTrain(ng.NetChain([bn]), (x, x), MaxTrainingRounds=1, BatchSize=3)
+    msg = str(err.value)
+    assert '"Scaling"' in msg and "(4, 2)" in msg and "(3," in msg

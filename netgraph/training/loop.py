@@ -373,12 +373,23 @@ def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
             try:  # when the net's arrays or options fixed the port's shape, name them
                 net._override_ports({p: example})
             except NetError as exc:  # (not for examples of another rank: the data's fault)
-                if rank(known) in (None, len(example)):
+                given = net._port_given.get(p)  # a shape the user gave is the reason itself
+                if rank(known) in (None, len(example)) and not _conflicts(given, example):
                     because = f" ({str(_user_located(exc)).rstrip('.')})"
             raise NetDataError(
                 f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
                 f"net's port {p!r} takes {fmt(known)}{because}." + channel_hint(known, example)
             ) from None
+
+
+def _conflicts(shape: Any, example: tuple) -> bool:
+    from netgraph.shapes import ShapeConflict, unify
+
+    try:
+        unify(shape, example)
+    except ShapeConflict:
+        return True
+    return False
 
 
 def _specialize(net: Layer, train: dict, input_ports: list, what: str = "training data") -> Layer:
