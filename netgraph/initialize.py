@@ -6,6 +6,7 @@ result does not depend on traversal order and the same seed always gives the sam
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import zlib
@@ -25,9 +26,12 @@ def _seed_words(seed: Any) -> list[int]:
     """The entropy words of a RandomSeeding value. Every integer is its own seed: 0 to 2**64 - 1
     keep their historical two words; any other integer (negative, or 2**64 and above) adds all
     its 32-bit words of magnitude and a final sign word (1 positive, 2 negative), so no two
-    integers share a stream (numpy ignores trailing zero words, hence the non-zero sign word)."""
+    integers share a stream (numpy ignores trailing zero words, hence the non-zero sign word).
+    A string gives the eight 32-bit words of its SHA-256 and a final word 3, so strings differ
+    from each other (a 32-bit CRC made "plumless" and "buckeroo" one seed) and from integers."""
     if isinstance(seed, str):
-        return [zlib.crc32(seed.encode())]
+        digest = hashlib.sha256(seed.encode()).digest()
+        return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 32, 4)] + [3]
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise NetOptionError(f"RandomSeeding should be an integer or a string, got {seed!r}.")
     seed = int(seed)

@@ -2,6 +2,7 @@
 
 import pickle
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -324,3 +325,18 @@ def test_data_against_a_port_shape_the_arrays_fixed_names_the_array():
         ng.NetTrain(ng.NetChain([bn]), (x, x), MaxTrainingRounds=1, BatchSize=3)
     msg = str(err.value)
     assert '"Scaling"' in msg and "(4, 2)" in msg and "(3," in msg
+
+
+def test_string_seeds_with_one_crc32_give_different_streams():
+    assert zlib.crc32(b"plumless") == zlib.crc32(b"buckeroo")  # a known CRC-32 collision
+
+    def weights(seed):
+        net = ng.NetInitialize(ng.LinearLayer(4, Input=4), RandomSeeding=seed)
+        return ng.NetExtract(net, "Weights")
+
+    assert not np.array_equal(weights("plumless"), weights("buckeroo"))
+    assert np.array_equal(weights("plumless"), weights("plumless"))
+    drop = ng.DropoutLayer(0.5)
+    masks = [drop(np.ones(64), NetEvaluationMode="Train", RandomSeeding=s) for s in
+             ("plumless", "buckeroo")]  # fmt: skip
+    assert not np.array_equal(*masks)
