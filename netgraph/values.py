@@ -75,7 +75,7 @@ def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
         _check_integers(src, type, target)
     with np.errstate(over="ignore", invalid="ignore"):
         arr = src.astype(target)
-    if target.kind == "f" and src.dtype.kind == "f":
+    if target.kind == "f" and src.dtype.kind in "biuf":  # 70000 is inf in float16
         grown = np.isinf(arr) & np.isfinite(src)
         if grown.any():
             _refuse(src, grown, type, f"out of range for {type}")

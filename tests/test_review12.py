@@ -340,3 +340,14 @@ def test_string_seeds_with_one_crc32_give_different_streams():
     masks = [drop(np.ones(64), NetEvaluationMode="Train", RandomSeeding=s) for s in
              ("plumless", "buckeroo")]  # fmt: skip
     assert not np.array_equal(*masks)
+
+
+@pytest.mark.parametrize(
+    "data", [[1, 70000], np.array([1, 70000]), np.array([1, 70000], np.uint32)]
+)
+def test_integers_beyond_real16_are_refused(data):
+    # float16's largest value is 65504: 70000 would become inf
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NumericArray(data, "Real16")
+    assert "70000" in str(err.value) and "Real16" in str(err.value) and "(1,)" in str(err.value)
+    assert np.asarray(ng.NumericArray([1, 65504], "Real16"))[1] == 65504
