@@ -69,8 +69,13 @@ def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
     if src.dtype == object and target.kind == "f":
         try:
             src = src.astype(np.float64)
-        except OverflowError:
-            raise NetDataError(f"NumericArray: a value is out of range for {type}.") from None
+        except OverflowError:  # a Python int beyond float64: name it
+            flat = src.ravel()
+            i = next(i for i, v in enumerate(flat) if _too_big_for_float(v))
+            raise NetDataError(
+                f"NumericArray: the value {flat[i]} at index {_index(src, i)} is out of range "
+                f"for {type}."
+            ) from None
     if target.kind in "iu":
         _check_integers(src, type, target)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -80,6 +85,14 @@ def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
         if grown.any():
             _refuse(src, grown, type, f"out of range for {type}")
     return arr
+
+
+def _too_big_for_float(value: Any) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
 
 
 def _check_integers(src: np.ndarray, type: str, target: np.dtype) -> None:  # noqa: A002

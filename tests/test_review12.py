@@ -351,3 +351,9 @@ def test_integers_beyond_real16_are_refused(data):
         ng.NumericArray(data, "Real16")
     assert "70000" in str(err.value) and "Real16" in str(err.value) and "(1,)" in str(err.value)
     assert np.asarray(ng.NumericArray([1, 65504], "Real16"))[1] == 65504
+
+
+def test_a_python_int_beyond_float64_is_named_with_its_index():
+    with pytest.raises(ng.NetDataError) as err:
+        ng.NumericArray([[1, 2], [3, 10**400]], "Real64")
+    assert "(1, 1)" in str(err.value) and str(10**400)[:20] in str(err.value)
