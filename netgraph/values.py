@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -72,9 +73,10 @@ def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
         except OverflowError:  # a Python int beyond float64: name it
             flat = src.ravel()
             i = next(i for i, v in enumerate(flat) if _too_big_for_float(v))
+            digits = int(abs(int(flat[i])).bit_length() * math.log10(2)) + 1
             raise NetDataError(
-                f"NumericArray: the value {flat[i]} at index {_index(src, i)} is out of range "
-                f"for {type}."
+                f"NumericArray: the value at index {_index(src, i)}, an integer of about {digits} "
+                f"digits, is out of range for {type}."
             ) from None
     if target.kind in "iu":
         _check_integers(src, type, target)
