@@ -73,10 +73,9 @@ def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
         except OverflowError:  # a Python int beyond float64: name it
             flat = src.ravel()
             i = next(i for i, v in enumerate(flat) if _too_big_for_float(v))
-            digits = int(abs(int(flat[i])).bit_length() * math.log10(2)) + 1
             raise NetDataError(
-                f"NumericArray: the value at index {_index(src, i)}, an integer of about {digits} "
-                f"digits, is out of range for {type}."
+                f"NumericArray: the value {_int_text(int(flat[i]))} at index {_index(src, i)} is "
+                f"out of range for {type}."
             ) from None
     if target.kind in "iu":
         _check_integers(src, type, target)
@@ -87,6 +86,15 @@ def _typed_array(data: Any, type: str) -> np.ndarray:  # noqa: A002
         if grown.any():
             _refuse(src, grown, type, f"out of range for {type}")
     return arr
+
+
+def _int_text(value: int) -> str:
+    """An int for a message: in full up to 40 digits, else its sign and digit count (str()
+    refuses ints of over 4300 digits)."""
+    if abs(value) < 10**40:
+        return str(value)
+    digits = int(abs(value).bit_length() * math.log10(2)) + 1
+    return f"{'-' if value < 0 else ''}(an integer of about {digits} digits)"
 
 
 def _too_big_for_float(value: Any) -> bool:
@@ -110,8 +118,8 @@ def _check_integers(src: np.ndarray, type: str, target: np.dtype) -> None:  # no
                 )
             if not info.min <= int(v) <= info.max:
                 raise NetDataError(
-                    f"NumericArray: the value {v} at index {_index(src, i)} is out of range for "
-                    f"{type} ({info.min} to {info.max})."
+                    f"NumericArray: the value {_int_text(int(v))} at index {_index(src, i)} is "
+                    f"out of range for {type} ({info.min} to {info.max})."
                 )
         return
     if src.dtype.kind == "f":

@@ -358,3 +358,6 @@ def test_a_python_int_beyond_float64_is_named_with_its_index():
         with pytest.raises(ng.NetDataError) as err:
             ng.NumericArray([[1, 2], [3, big]], "Real64")
         assert "(1, 1)" in str(err.value) and f"about {digits} digits" in str(err.value)
+        with pytest.raises(ng.NetDataError) as err:
+            ng.NumericArray([1, big], "Integer8")
+        assert "(1,)" in str(err.value) and f"about {digits} digits" in str(err.value)
