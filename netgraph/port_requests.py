@@ -41,7 +41,7 @@ def parse_port_request(net: Any, props: tuple, plan) -> tuple | None:
     if isinstance(prop, NetPort):
         if prop.layer is All:
             return "all", _all_ports(net, plan)
-        return "one", {prop: _slot(net, prop, plan)}
+        return "one", {prop: port_slot(net, prop, plan)}
     taps: dict = {}
     for p in prop:
         if not isinstance(p, NetPort):
@@ -51,7 +51,7 @@ def parse_port_request(net: Any, props: tuple, plan) -> tuple | None:
         if p.layer is All:
             taps.update(_all_ports(net, plan))
         else:
-            taps[p] = _slot(net, p, plan)
+            taps[p] = port_slot(net, p, plan)
     return "list", taps
 
 
@@ -73,8 +73,9 @@ def _all_ports(net: Any, plan) -> dict:
     return taps
 
 
-def _slot(net: Any, port: NetPort, plan) -> int:
-    """The plan slot holding the value of `port`; NetGraphError naming what is wrong."""
+def port_slot(net: Any, port: NetPort, plan) -> int:
+    """The plan slot holding the value of `port`; NetGraphError naming what is wrong. `plan`
+    needs `port_slots` ((layer path, port) -> slot) and `outputs` (net port -> slot)."""
     if port.layer is None:
         return _own_port(net, port, plan)
     layer, path, parent = net, (), None

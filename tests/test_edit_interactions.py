@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from layer_check import raises
 
 import netgraph as ng
 
@@ -75,3 +76,68 @@ def test_deleting_a_graph_layer_the_graph_input_fed_frees_that_inputs_shape():
     assert ng.Information(deleted, "InputPorts") == {"Input": (3,)}
     assert deleted(np.array([0.0, 0.0, 1.0])) == "c"
     assert ng.Information(ng.NetDelete(decoded_graph(), "sm"), "OutputPortDecoders") == {}
+
+
+# ------------------------------------------------------------------ NetPort measurements
+
+WL = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]], dtype=np.float32)
+BL = np.array([0.1, -0.2, 0.3], dtype=np.float32)
+XS = np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, -1.0], [0.0, 1.0]], dtype=np.float32)
+YS = np.array([[0.0], [1.0], [0.5], [2.0]], dtype=np.float32)
+
+
+def nested_regressor():
+    block = ng.NetChain({"lin": ng.LinearLayer(3, Weights=WL, Biases=BL), "act": "Ramp"})
+    out = ng.LinearLayer(1, Weights=[[1.0, 1.0, 1.0]], Biases=[0.0])
+    return ng.NetChain({"block": block, "out": out}, Input=2)
+
+
+def lin_mean():
+    return float(np.mean(XS.astype(np.float64) @ WL.T + BL))  # the inner layer, by hand
+
+
+@pytest.mark.parametrize(
+    "port, key, value",
+    [
+        (ng.NetPort(("block", "lin"), "Output"), "block/lin/Output", lin_mean),
+        (ng.NetPort(("block", 0), "Output"), "block/0/Output", lin_mean),
+        (
+            ng.NetPort("block", "Output"),
+            "block/Output",
+            lambda: float(np.mean(np.maximum(XS.astype(np.float64) @ WL.T + BL, 0))),
+        ),
+        (
+            ng.NetPort("out"),  # a layer with one output
+            "out",
+            lambda: float(np.mean(np.maximum(XS.astype(np.float64) @ WL.T + BL, 0).sum(1))),
+        ),
+    ],
+)
+def test_netport_measurements_reach_nested_layers(port, key, value):
+    assert ng.NetMeasurements(nested_regressor(), (XS, YS), port) == pytest.approx(value())
+    # one batch, one round: measured in the forward pass before the only update
+    got = ng.NetTrain(
+        nested_regressor(),
+        (XS, YS),
+        "RoundMeasurements",
+        TrainingProgressMeasurements=port,
+        MaxTrainingRounds=1,
+        BatchSize=4,
+        TrainingProgressReporting=None,
+    )
+    assert list(got) == ["Loss", key]
+    assert got[key] == pytest.approx(value(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "port, words",
+    [
+        (ng.NetPort(("block", "lim"), "Output"), ["'lim'", '"lin"']),
+        (ng.NetPort("out", "Input"), ["input port", "NetPort('block', 'Output')"]),
+        (ng.NetPort(ng.All), ["NetPort(All)", "one port"]),
+    ],
+)
+def test_bad_netport_measurements_name_the_port(port, words):
+    raises(
+        ng.NetOptionError, lambda: ng.NetMeasurements(nested_regressor(), (XS, YS), port), *words
+    )
