@@ -187,7 +187,7 @@ class NetDecoder:
     def encode(self, targets: Any, port: str, what: str) -> np.ndarray:
         """Training targets (labels, or booleans) -> class indices (float array of shape (n,))
         or, for Boolean, probabilities 1.0/0.0."""
-        if isinstance(targets, np.ndarray) and targets.dtype.kind in "biuf":
+        if isinstance(targets, np.ndarray) and targets.dtype.kind in "biufUO":
             values = targets.reshape(len(targets), -1)[:, 0].tolist() if targets.ndim else []
             if targets.ndim > 1 and targets[0].size != 1:
                 raise NetDataError(

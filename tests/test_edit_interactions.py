@@ -141,3 +141,53 @@ def test_bad_netport_measurements_name_the_port(port, words):
     raises(
         ng.NetOptionError, lambda: ng.NetMeasurements(nested_regressor(), (XS, YS), port), *words
     )
+
+
+# ------------------------------------------------------------------ label targets
+
+LW = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], dtype=np.float32)
+LX = np.array([[0.5, 2.0], [2.0, 0.5], [-1.0, -2.0], [3.0, 0.0]], dtype=np.float32)
+# scores LW @ x: (0.5, 2, -2.5) -> b, (2, 0.5, -2.5) -> a, (-1, -2, 3) -> c, (3, 0, -3) -> a
+
+
+def label_classifier():
+    return ng.NetChain(
+        [ng.LinearLayer(3, Weights=LW, Biases=[0, 0, 0]), ng.SoftmaxLayer()],
+        Input=2,
+        Output=ng.NetDecoder(("Class", LABELS)),
+    )
+
+
+@pytest.mark.parametrize("as_array", [lambda v: np.array(v), lambda v: np.array(v, dtype=object)])
+def test_numpy_arrays_of_labels_are_labels(as_array):
+    targets = ["b", "a", "c", "b"]  # the last one is wrong: 3 of 4 right
+    assert label_classifier()(LX) == ["b", "a", "c", "a"]
+    got = ng.NetMeasurements(label_classifier(), (LX, as_array(targets)), "Accuracy")
+    assert got == pytest.approx(0.75)
+    as_list = ng.NetTrain(
+        label_classifier(), (LX, targets), "RoundLossList", MaxTrainingRounds=1, BatchSize=4
+    )
+    as_arr = ng.NetTrain(
+        label_classifier(),
+        (LX, as_array(targets)),
+        "RoundLossList",
+        MaxTrainingRounds=1,
+        BatchSize=4,
+    )
+    assert as_arr == as_list
+
+
+def test_boolean_per_class_values_are_keyed_by_true_and_false():
+    net = ng.NetChain(
+        [ng.LinearLayer(1, Weights=[[1.0, -1.0]], Biases=[0.0]), "LogisticSigmoid"],
+        Input=2,
+        Output=ng.NetDecoder("Boolean"),
+    )
+    x = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    truth = [True, True, True, False]  # predicted (x0 > x1): True, False, True, False
+    # True: 2 predicted, both right (precision 1), 3 present (recall 2/3)
+    # False: 2 predicted, 1 right (precision 1/2), 1 present (recall 1)
+    precision, recall = ng.NetMeasurements(net, (x, truth), ["Precision", "Recall"])
+    assert precision == pytest.approx({False: 0.5, True: 1.0})
+    assert recall == pytest.approx({False: 1.0, True: 2 / 3})
+    assert [type(k) for k in precision] == [bool, bool]  # not 0 and 1 (which compare equal)

@@ -196,7 +196,8 @@ class Meter:
                 f"{port!r} is not known."
             )
         decoder = port_decoders(self.tnet.graph._layers[attach.NET]).get(port)
-        labels = tuple(decoder.labels) if decoder is not None and decoder.kind == "Class" else ()
+        kind = getattr(decoder, "kind", None)
+        labels = tuple(decoder.labels) if kind == "Class" else (False, True) if kind else ()
         return Measurement(key, "class", name, port, form=form, classes=classes, labels=labels)
 
     # ------------------------------------------------------------------ slots
