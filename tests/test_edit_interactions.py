@@ -191,3 +191,43 @@ def test_boolean_per_class_values_are_keyed_by_true_and_false():
     assert precision == pytest.approx({False: 0.5, True: 1.0})
     assert recall == pytest.approx({False: 1.0, True: 2 / 3})
     assert [type(k) for k in precision] == [bool, bool]  # not 0 and 1 (which compare equal)
+
+
+# ------------------------------------------------------------------ TrainingProgressFunction
+
+
+def test_the_progress_association_lists_net_and_names_a_wrong_key(tmp_path):
+    seen = []
+
+    def record(info):
+        seen.append((list(info), len(info), dict(info)["Net"], {**info}["Round"]))
+
+    ng.NetTrain(
+        nested_regressor(),
+        (XS, YS),
+        MaxTrainingRounds=1,
+        BatchSize=4,
+        TrainingProgressFunction=(record, {"Interval": "Round"}),
+        TrainingProgressReporting=None,
+    )
+    ((keys, size, net, round_),) = seen
+    assert "Net" in keys and size == len(keys) and round_ == 1
+    assert isinstance(net, ng.NetChain)
+
+    def misspelt(info):
+        return info["Rond"]
+
+    for caught in (ng.NetOptionError, KeyError):  # a KeyError too, for code that catches one
+        with pytest.raises(caught) as info:
+            ng.NetTrain(
+                nested_regressor(),
+                (XS, YS),
+                MaxTrainingRounds=1,
+                BatchSize=4,
+                TrainingProgressFunction=misspelt,
+                TrainingProgressReporting=None,
+                TrainingProgressCheckpointing=("Directory", tmp_path),
+            )
+        message = str(info.value)
+        assert "TrainingProgressFunction" in message and "'Rond'" in message
+        assert '"Round"' in message
