@@ -231,3 +231,27 @@ def test_the_progress_association_lists_net_and_names_a_wrong_key(tmp_path):
         message = str(info.value)
         assert "TrainingProgressFunction" in message and "'Rond'" in message
         assert '"Round"' in message
+
+
+# ------------------------------------------------------------------ flattened names
+
+
+def test_a_flattened_name_on_the_nested_net_points_to_the_path():
+    net = nested_regressor()
+    assert "block/lin" in list(ng.NetExtract(ng.NetFlatten(net), ng.All))
+    raises(
+        ng.NetGraphError,
+        lambda: net(XS, ng.NetPort("block/lin", "Output")),
+        "('block', 'lin')",
+        "NetFlatten",
+    )
+    train = lambda: ng.NetTrain(  # noqa: E731
+        net, (XS, YS), MaxTrainingRounds=1, BatchSize=4, LearningRateMultipliers={"block/lin": 0}
+    )
+    raises(ng.NetOptionError, train, "'block/lin'", "('block', 'lin')")
+    positional = ng.NetChain([ng.LinearLayer(3), "Ramp"], Input=2)
+    raises(
+        ng.NetGraphError,
+        lambda: ng.NetInitialize(positional)(XS, ng.NetPort("1", "Output")),
+        "Positions are ints: 1",
+    )
