@@ -143,9 +143,10 @@ class NetDecoder:
         if isinstance(prop, (tuple, list)) and len(prop) == 2 and isinstance(prop[0], str):
             name, arg = prop
         if not isinstance(name, str) or name not in valid:
+            close = did_you_mean(name, valid)
             raise NetOptionError(
                 f"{self!r}: unknown property {prop!r:.60}."
-                + did_you_mean(name, valid)
+                + (close if close.startswith(" Did you mean") else "")
                 + " Properties: "
                 + ", ".join(valid)
                 + " (None skips the decoder)."
@@ -377,6 +378,12 @@ def parse_decoder_request(net: Any, props: tuple) -> tuple[dict | None, tuple]:
     )
     if len(props) != 1 or not named:
         return None, props
+    outputs = [p.name for p in net.output_ports]
+    if prop in outputs and all(prop not in _properties(d) for d in decoders.values()):
+        raise NetOptionError(
+            f"{type(net).__name__}: {prop!r} is an output port, not an evaluation property; "
+            f"read it with net(x, NetPort({prop!r}))."
+        )
     if not decoders:
         raise NetOptionError(
             f"{type(net).__name__}: unknown evaluation property {prop!r:.60}: properties such "
@@ -387,6 +394,10 @@ def parse_decoder_request(net: Any, props: tuple) -> tuple[dict | None, tuple]:
     for dec in decoders.values():
         dec._property(prop)  # a misspelt property fails before the net runs
     return {p: (d, prop) for p, d in decoders.items()}, ()
+
+
+def _properties(decoder: NetDecoder) -> tuple:
+    return CLASS_PROPERTIES if decoder.kind == "Class" else BOOLEAN_PROPERTIES
 
 
 def decode_outputs(decoding: dict, outputs: dict, single: bool) -> dict:

@@ -255,3 +255,24 @@ def test_a_flattened_name_on_the_nested_net_points_to_the_path():
         lambda: ng.NetInitialize(positional)(XS, ng.NetPort("1", "Output")),
         "Positions are ints: 1",
     )
+
+
+def two_outputs(**ports):
+    return ng.NetGraph(
+        {"lin": ng.LinearLayer(3, Weights=LW, Biases=[0, 0, 0]), "sm": ng.SoftmaxLayer()},
+        [("lin", "sm", ng.NetPort("Class")), ("lin", ng.NetPort("Scores"))],
+        Input=2,
+        **ports,
+    )
+
+
+@pytest.mark.parametrize("ports", [{}, {"Class": ng.NetDecoder(("Class", LABELS))}])
+def test_an_output_port_name_as_a_property_points_to_netport(ports):
+    net = two_outputs(**ports)
+    raises(ng.NetOptionError, lambda: net(LX[0], "Scores"), "output port", "NetPort('Scores')")
+    np.testing.assert_allclose(net(LX[0], ng.NetPort("Scores")), [0.5, 2.0, -2.5])
+
+
+def test_an_unknown_decoder_property_lists_the_properties_once():
+    message = raises(ng.NetOptionError, lambda: label_classifier()(LX[0], "Colour"), "'Colour'")
+    assert message.count("TopProbabilities") == 1
