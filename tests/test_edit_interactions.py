@@ -276,3 +276,34 @@ def test_an_output_port_name_as_a_property_points_to_netport(ports):
 def test_an_unknown_decoder_property_lists_the_properties_once():
     message = raises(ng.NetOptionError, lambda: label_classifier()(LX[0], "Colour"), "'Colour'")
     assert message.count("TopProbabilities") == 1
+
+
+# ------------------------------------------------------------------ default measurements
+
+
+def test_error_rate_is_measured_by_default_for_any_single_cross_entropy_loss():
+    sigmoid = ng.NetChain(
+        [ng.LinearLayer(1, Weights=[[1.0, -1.0]], Biases=[0.0]), "LogisticSigmoid"], Input=2
+    )
+    x = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    # p > 0.5 exactly when x0 > x1: predicted 1, 0, 1, 0; targets 1, 1, 1, 0: one wrong in 4
+    binary = ng.NetTrain(
+        sigmoid,
+        (x, np.array([[1.0], [1.0], [1.0], [0.0]])),
+        "RoundMeasurements",
+        LossFunction=ng.CrossEntropyLossLayer("Binary"),
+        MaxTrainingRounds=1,
+        BatchSize=4,
+    )
+    assert binary["ErrorRate"] == pytest.approx(0.25)
+    # one-hot targets: argmax "b", "a", "c", "b" against predictions b, a, c, a: 1 of 4 wrong
+    onehot = np.eye(3)[[1, 0, 2, 1]]
+    probs = ng.NetTrain(
+        ng.NetChain([ng.LinearLayer(3, Weights=LW, Biases=[0, 0, 0]), ng.SoftmaxLayer()], Input=2),
+        (LX, onehot),
+        "RoundMeasurements",
+        LossFunction=ng.CrossEntropyLossLayer("Probabilities"),
+        MaxTrainingRounds=1,
+        BatchSize=4,
+    )
+    assert probs["ErrorRate"] == pytest.approx(0.25)

@@ -100,9 +100,9 @@ class Meter:
     def _parse(self, spec: Any) -> list:
         if spec is Automatic or spec is None:
             losses = [loss for loss, _ in self.ports.values() if loss is not None]
-            index = [p for p, (loss, _) in self.ports.items() if _form(loss) == "Index"]
-            if len(losses) == 1 and len(index) == 1:
-                return [self._builtin("ErrorRate", index[0], "ErrorRate")]
+            ce = [p for p, (loss, _) in self.ports.items() if _form(loss)]  # any target form
+            if len(losses) == 1 and len(ce) == 1:
+                return [self._builtin("ErrorRate", ce[0], "ErrorRate")]
             return []
         items = spec if isinstance(spec, list) else [spec]
         return [m for item in items for m in self._one(item)]
