@@ -307,3 +307,33 @@ def test_error_rate_is_measured_by_default_for_any_single_cross_entropy_loss():
         BatchSize=4,
     )
     assert probs["ErrorRate"] == pytest.approx(0.25)
+
+
+def halving(t, total):
+    return 0.5 ** (t - 1)  # 1, 1/2, 1/4, ... of the LearningRate at steps 1, 2, 3, ...
+
+
+def test_the_progress_association_has_time_learning_rate_and_progress():
+    seen, times = [], []
+
+    def record(info):
+        seen.append((info["AbsoluteBatch"], info["LearningRate"], info["ProgressFraction"]))
+        times.append(info["TimeElapsed"])
+
+    ng.NetTrain(
+        nested_regressor(),
+        (XS, YS),
+        MaxTrainingRounds=2,
+        BatchSize=2,  # 2 batches a round, 4 steps in all
+        Method=("SGD", {"LearningRateSchedule": halving}),
+        LearningRate=0.1,
+        TrainingProgressFunction=record,
+        TrainingProgressReporting=None,
+    )
+    assert seen == [
+        (1, pytest.approx(0.1), 0.25),
+        (2, pytest.approx(0.05), 0.5),
+        (3, pytest.approx(0.025), 0.75),
+        (4, pytest.approx(0.0125), 1.0),
+    ]
+    assert 0 <= times[0] <= times[1] <= times[2] <= times[3]

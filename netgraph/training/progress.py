@@ -117,7 +117,8 @@ class ProgressFunction:
     round's loss and measurements), n (every n batches), ("Batches", n) or ("Rounds", n).
     f gets a dict with Wolfram's keys ("Round", "Batch", "AbsoluteBatch", "BatchesPerRound",
     "BatchSize", "BatchLoss", "RoundLoss", "ValidationLoss", "RoundMeasurements",
-    "ValidationMeasurements", "ExamplesProcessed", "Event", "Net") and the older "round",
+    "ValidationMeasurements", "ExamplesProcessed", "Event", "TimeElapsed", "LearningRate",
+    "ProgressFraction", "Net") and the older "round",
     "batch", "loss", "rounds"; returning "StopTraining" ends training after that batch or round
     (ReasonTrainingStopped "ProgressFunction"; a partial round counts as a round).
 
