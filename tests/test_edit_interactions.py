@@ -337,3 +337,24 @@ def test_the_progress_association_has_time_learning_rate_and_progress():
         (4, pytest.approx(0.0125), 1.0),
     ]
     assert 0 <= times[0] <= times[1] <= times[2] <= times[3]
+
+
+def test_labels_are_one_hot_for_a_loss_that_wants_vectors():
+    targets = ["b", "a", "c", "b"]
+    kw = dict(MaxTrainingRounds=2, BatchSize=2, TrainingProgressReporting=None)
+    index = ng.NetTrain(label_classifier(), (LX, targets), "RoundLossList", **kw)
+    probs = ng.NetTrain(
+        label_classifier(),
+        (LX, targets),
+        "RoundLossList",
+        LossFunction=ng.CrossEntropyLossLayer("Probabilities"),
+        **kw,
+    )
+    np.testing.assert_allclose(probs, index, rtol=1e-6)  # -log p[true] either way
+    scores = LX.astype(np.float64) @ LW.T.astype(np.float64)
+    p = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    onehot = np.eye(3)[[1, 0, 2, 1]]
+    mse = ng.NetMeasurements(
+        label_classifier(), (LX, targets), "Loss", LossFunction=ng.MeanSquaredLossLayer()
+    )
+    assert mse == pytest.approx(np.mean((p - onehot) ** 2), rel=1e-5)
