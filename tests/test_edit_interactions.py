@@ -358,3 +358,21 @@ def test_labels_are_one_hot_for_a_loss_that_wants_vectors():
         label_classifier(), (LX, targets), "Loss", LossFunction=ng.MeanSquaredLossLayer()
     )
     assert mse == pytest.approx(np.mean((p - onehot) ** 2), rel=1e-5)
+
+
+def test_final_plots_have_whole_rounds_and_one_tick_per_class():
+    results = ng.NetTrain(
+        label_classifier(),
+        (LX, ["b", "a", "c", "b"]),
+        "All",
+        MaxTrainingRounds=3,
+        BatchSize=4,
+        TrainingProgressMeasurements=["Accuracy", "ConfusionMatrix"],
+        TrainingProgressReporting=None,
+    )
+    plots = results["FinalPlots"]
+    for key in ("Loss", "Accuracy"):
+        ticks = plots[key].axes[0].get_xticks()
+        assert np.all(ticks == np.round(ticks)), (key, ticks)
+    matrix = plots["ConfusionMatrix"].axes[0]
+    assert list(matrix.get_xticks()) == [0, 1, 2] == list(matrix.get_yticks())
