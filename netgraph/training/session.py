@@ -213,8 +213,8 @@ def _call_progress(session: Session, unit: str, count: int, info: dict, start: f
 
 
 def _timing(session: Session, start: float) -> dict:
-    """"TimeElapsed" (seconds), "LearningRate" (this step's) and "ProgressFraction" (of
-    MaxTrainingRounds; None without a round limit) for TrainingProgressFunction."""
+    """TrainingProgressFunction's "TimeElapsed" (seconds), "LearningRate" (this step's) and
+    "ProgressFraction" (of MaxTrainingRounds; None without a round limit)."""
     per_round = len(session.trainer.bounds)
     total = max((session.limit or 10) * per_round, session.t)  # as the steps see it
     fraction = min(1.0, session.t / total) if session.limit else None
