@@ -17,8 +17,9 @@ A measurement spec is one of, or a list of:
 * `{"Measurement": spec, "Key": name, "Port": output port}`: a measurement under another key,
   or on one output of a net with several; `{"Measurement": f}` with a function
   `f(output, target)` called on each batch with the batch's output array and target array
-  (dicts {port: array} when the net has several outputs or targets), returning a number; the
-  value is the example-weighted mean over the batches. Its key is "Key", else f's name.
+  (dicts {port: array} when the net has several outputs or targets; label targets of a decoded
+  port as class indices, booleans as 1/0), returning a number; the value is the
+  example-weighted mean over the batches. Its key is "Key", else f's name.
 
 Values accumulate over all the examples of a round (or of a data set) in float64 arrays, so a
 round's value covers every batch, not the last one only, and can be stored in a checkpoint.
