@@ -376,3 +376,12 @@ def test_final_plots_have_whole_rounds_and_one_tick_per_class():
         assert np.all(ticks == np.round(ticks)), (key, ticks)
     matrix = plots["ConfusionMatrix"].axes[0]
     assert list(matrix.get_xticks()) == [0, 1, 2] == list(matrix.get_yticks())
+
+
+@pytest.mark.parametrize("spec", ["Acuracy", ng.NetPort("lim", "Output"), [{"Key": "k"}]])
+def test_netmeasurements_errors_name_netmeasurements(spec):
+    message = raises(
+        ng.NetOptionError, lambda: ng.NetMeasurements(nested_regressor(), (XS, YS), spec)
+    )
+    assert message.startswith("NetMeasurements:"), message
+    assert "TrainingProgressMeasurements" not in message
