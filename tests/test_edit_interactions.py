@@ -385,3 +385,14 @@ def test_netmeasurements_errors_name_netmeasurements(spec):
     )
     assert message.startswith("NetMeasurements:"), message
     assert "TrainingProgressMeasurements" not in message
+
+
+def test_netextract_reads_a_decoders_labels():
+    decoder = ng.NetExtract(label_classifier(), "Output")
+    assert decoder == ng.NetDecoder(("Class", LABELS))
+    assert ng.NetExtract(decoder, "Labels") == LABELS
+    assert ng.NetExtract(label_classifier(), ("Output", "Labels")) == LABELS
+    assert label_classifier()["Output", "Labels"] == LABELS
+    assert ng.NetExtract(decoder, ng.All) == {"Labels": LABELS}
+    raises(ng.NetOptionError, lambda: ng.NetExtract(decoder, "Lables"), '"Labels"')
+    raises(ng.NetOptionError, lambda: ng.NetExtract(ng.NetDecoder("Boolean"), "Labels"), "no")
