@@ -396,3 +396,16 @@ def test_netextract_reads_a_decoders_labels():
     assert ng.NetExtract(decoder, ng.All) == {"Labels": LABELS}
     raises(ng.NetOptionError, lambda: ng.NetExtract(decoder, "Lables"), '"Labels"')
     raises(ng.NetOptionError, lambda: ng.NetExtract(ng.NetDecoder("Boolean"), "Labels"), "no")
+
+
+def test_nettake_port_options_set_or_replace_a_decoder():
+    xyz = ng.NetDecoder(("Class", ["x", "y", "z"]))
+    scores = ng.NetTake(label_classifier(), 1, Output=xyz)  # scores (0.5, 2, -2.5): "y"
+    assert scores(LX[0]) == "y"
+    assert ng.NetTake(decoded_graph(), "lin", Output=xyz)(X) == "y"
+    assert ng.NetTake(label_classifier(), 2, Output=xyz)(LX[0]) == "y"  # replaced
+    raw = ng.NetTake(label_classifier(), 2, Output=3)  # a plain shape replaces the decoder
+    assert ng.Information(raw, "OutputPortDecoders") == {}
+    raises(ng.NetGraphError, lambda: ng.NetTake(label_classifier(), 1, Outptu=3), '"Output"')
+    two = ng.NetDecoder(("Class", ["x", "y"]))
+    raises(ng.NetShapeError, lambda: ng.NetTake(label_classifier(), 1, Output=two), "NetTake")
