@@ -20,13 +20,14 @@ from ._surgery_common import (
     with_context_shapes,
 )
 from .containers import NetChain, NetGraph
+from .decoders import port_decoders
 from .errors import NetError, NetGraphError, did_you_mean
 from .values import All, Automatic, NetPort
 
 
-def _build(kind: type, fn: str, given, conns, outputs, shapes, lrm) -> NetGraph:
+def _build(kind: type, fn: str, given, conns, outputs, shapes, lrm, decoders=None) -> NetGraph:
     try:
-        return kind._build(given, conns, outputs, shapes, lrm, None)
+        return kind._build(given, conns, outputs, shapes, lrm, None, decoders=decoders)
     except NetError as exc:
         raise type(exc)(f"{fn}: {exc}") from None
 
@@ -120,9 +121,10 @@ def _numbered(names: list) -> list:
     ]
 
 
-def _rewired(g: NetGraph, keep: set) -> dict:
-    """The connections into the kept layers; an edge from a layer that is not kept becomes a
-    new graph input, named after the port it feeds (numbered when that name is taken)."""
+def _rewired(g: NetGraph, keep: set) -> tuple[dict, set]:
+    """The connections into the kept layers, and the names of the new graph inputs: an edge
+    from a layer that is not kept becomes one, named after the port it feeds (numbered when
+    that name is taken)."""
     conns, inputs = {}, {}
     taken = {src[1] for (k, _), src in g._conns.items() if k in keep and src[0] is None}
     for (key, port), src in g._conns.items():
@@ -137,7 +139,7 @@ def _rewired(g: NetGraph, keep: set) -> dict:
                 taken.add(name)
             src = (None, inputs[src])
         conns[(key, port)] = src
-    return conns
+    return conns, set(inputs.values())
 
 
 def take_graph(g: NetGraph, spec: Any, fn: str) -> NetGraph:
@@ -154,24 +156,37 @@ def take_graph(g: NetGraph, spec: Any, fn: str) -> NetGraph:
                 f"{fn}: layer {missing[0]!r} does not depend on the start {start!r}; nothing "
                 "connects them."
             )
-    conns = _rewired(g, keep)
+    conns, _ = _rewired(g, keep)
     outputs = dict(zip(_numbered([name for _, name in ends]), (src for src, _ in ends)))
     given = {k: g._given_child(k) for k in g._given if k in keep}
     lrm = carry_lrm([(g, {(k,): k for k in given})])
-    new = _build(NetGraph, fn, given, conns, outputs, {}, lrm)
+    new = _build(NetGraph, fn, given, conns, outputs, {}, lrm, _taken_decoders(g, outputs))
     return with_context_shapes(new, g, {k: (k,) for k in given})
+
+
+def _taken_decoders(g: NetGraph, outputs: dict) -> dict:
+    """The graph's own decoders for the new outputs (name -> source) that give what one of its
+    outputs gave: the same-named output first, else the first with that source."""
+    found = {}
+    for name, src in outputs.items():
+        same = [name] if g._outputs.get(name) == src else []
+        same += [o for o, s in g._outputs.items() if s == src and o in g._decoders]
+        if same and same[0] in g._decoders:
+            found[name] = g._decoders[same[0]]
+    return found
 
 
 def delete_from_graph(g: NetGraph, gone: list, fn: str) -> NetGraph:
     given = {k: g._given_child(k) for k in g._given if k not in gone}
     if not given:
         raise NetGraphError(f"{fn}: the result would have no layers; a net needs at least one.")
-    conns = _rewired(g, set(given))
+    conns, cut = _rewired(g, set(given))
     outputs = {name: src for name, src in g._outputs.items() if src[0] not in gone}
-    used = {src[1] for src in conns.values() if src[0] is None} | set(outputs)
+    used = {src[1] for src in conns.values() if src[0] is None} - cut | set(outputs)
     shapes = {p: s for p, s in g._port_given.items() if p in used}
     lrm = carry_lrm([(g, {(k,): k for k in given})])
-    new = _build(type(g), fn, given, conns, outputs, shapes, lrm)
+    decoders = {n: d for n, d in g._decoders.items() if n in outputs}
+    new = _build(type(g), fn, given, conns, outputs, shapes, lrm, decoders)
     # every kept layer is fed as before or by a cut (a new graph input): all shapes stay valid
     return with_context_shapes(new, g, {k: (k,) for k in given})
 
@@ -214,13 +229,26 @@ def NetFlatten(net: NetGraph, depth: int | None = None) -> NetGraph:  # noqa: N8
     lrm = carry_lrm([(_inner(net, p), _rel_keymap(names, p)) for p in sources])
     shapes = {p: s for p, s in net._shapes.items() if s is not None and p in net._port_names()}
     given = {names[path]: layer for path, layer in part["layers"].items()}
+    outputs = {n: _named(src, names) for n, src in part["outputs"].items()}
+    decoders = _flat_decoders(net, given, outputs)
     if isinstance(net, NetChain) and part["chains"]:
         return assemble(
             [(None if positional else k, v, None) for k, v in given.items()], fn, shapes
-        )._rebuild(lrm=lrm)
+        )._rebuild(lrm=lrm, decoders=decoders)
     conns = {(names[k], p): _named(src, names) for (k, p), src in part["conns"].items()}
-    outputs = {n: _named(src, names) for n, src in part["outputs"].items()}
-    return _build(NetGraph, fn, given, conns, outputs, shapes, lrm)
+    return _build(NetGraph, fn, given, conns, outputs, shapes, lrm, decoders)
+
+
+def _flat_decoders(net: NetGraph, given: dict, outputs: dict) -> dict:
+    """The decoders of `net`'s outputs (its own or a spliced container's) that the leaf layers
+    feeding the flat net's outputs do not carry themselves."""
+    found = {}
+    for name, dec in port_decoders(net).items():
+        src = outputs.get(name)
+        leaf = port_decoders(given[src[0]]).get(src[1]) if src and src[0] is not None else None
+        if leaf != dec:
+            found[name] = dec
+    return found
 
 
 def _named(src: tuple, names: dict) -> tuple:
@@ -366,4 +394,5 @@ def _renamed(net: NetGraph, names: dict, port_map: dict, fn: str) -> NetGraph:
     conns = {(names[k], p): src_of(src) for (k, p), src in net._conns.items()}
     outputs = {port_map.get(n, n): src_of(src) for n, src in net._outputs.items()}
     lrm = carry_lrm([(net, {(k,): names[k] for k in net._given})])
-    return _build(type(net), fn, given, conns, outputs, shapes, lrm)
+    decoders = {port_map.get(n, n): d for n, d in net._decoders.items()}
+    return _build(type(net), fn, given, conns, outputs, shapes, lrm, decoders)

@@ -204,3 +204,25 @@ def with_context_shapes(new: NetGraph, old: NetGraph, to_old: dict) -> NetGraph:
             continue
     known = {p: s for p, s in known.items() if s is not None and s != new._shapes.get(p)}
     return new._rebuild(shapes=known) if known else new
+
+
+def with_ports(net: NetGraph, ports: dict, fn: str) -> NetGraph:
+    """`net` with port options given to the edit (Wolfram's `NetTake[net, spec, "port" ->
+    spec]`): a shape or a NetDecoder per port, replacing what the port had."""
+    from .containers import _graph_decoders
+    from .edges import _graph_kwargs
+
+    rest, decoders = _graph_decoders(ports)
+    names = net._port_names()
+    for port in rest:
+        if port not in names:
+            raise NetGraphError(
+                f"{fn}: the result has no port {port!r} (ports: {', '.join(names)})."
+                + did_you_mean(port, names)
+            )
+    shapes, _ = _graph_kwargs(rest, fn)
+    kept = {p: d for p, d in net._decoders.items() if p not in shapes}
+    try:
+        return net._rebuild(shapes=shapes, decoders={**kept, **decoders})
+    except NetError as exc:
+        raise type(exc)(f"{fn}: {exc}") from None

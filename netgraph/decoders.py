@@ -148,9 +148,10 @@ class NetDecoder:
         if isinstance(prop, (tuple, list)) and len(prop) == 2 and isinstance(prop[0], str):
             name, arg = prop
         if not isinstance(name, str) or name not in valid:
+            close = did_you_mean(name, valid)
             raise NetOptionError(
                 f"{self!r}: unknown property {prop!r:.60}."
-                + did_you_mean(name, valid)
+                + (close if close.startswith(" Did you mean") else "")
                 + " Properties: "
                 + ", ".join(valid)
                 + " (None skips the decoder)."
@@ -192,7 +193,7 @@ class NetDecoder:
     def encode(self, targets: Any, port: str, what: str) -> np.ndarray:
         """Training targets (labels, or booleans) -> class indices (float array of shape (n,))
         or, for Boolean, probabilities 1.0/0.0."""
-        if isinstance(targets, np.ndarray) and targets.dtype.kind in "biuf":
+        if isinstance(targets, np.ndarray) and targets.dtype.kind in "biufUO":
             values = targets.reshape(len(targets), -1)[:, 0].tolist() if targets.ndim else []
             if targets.ndim > 1 and targets[0].size != 1:
                 raise NetDataError(
@@ -382,6 +383,12 @@ def parse_decoder_request(net: Any, props: tuple) -> tuple[dict | None, tuple]:
     )
     if len(props) != 1 or not named:
         return None, props
+    outputs = [p.name for p in net.output_ports]
+    if prop in outputs and all(prop not in _properties(d) for d in decoders.values()):
+        raise NetOptionError(
+            f"{type(net).__name__}: {prop!r} is an output port, not an evaluation property; "
+            f"read it with net(x, NetPort({prop!r}))."
+        )
     if not decoders:
         raise NetOptionError(
             f"{type(net).__name__}: unknown evaluation property {prop!r:.60}: properties such "
@@ -392,6 +399,10 @@ def parse_decoder_request(net: Any, props: tuple) -> tuple[dict | None, tuple]:
     for dec in decoders.values():
         dec._property(prop)  # a misspelt property fails before the net runs
     return {p: (d, prop) for p, d in decoders.items()}, ()
+
+
+def _properties(decoder: NetDecoder) -> tuple:
+    return CLASS_PROPERTIES if decoder.kind == "Class" else BOOLEAN_PROPERTIES
 
 
 def decode_outputs(decoding: dict, outputs: dict, single: bool) -> dict:

@@ -96,7 +96,17 @@ def NetExtract(net: Layer, spec: Any) -> Any:  # noqa: N802 (Wolfram's name)
     {0: (2,), 2: (1,)}
     >>> ng.NetExtract(chain, [(0, "Biases"), (-1, "Input")])
     [array([0., 0.], dtype=float32), (2,)]
+
+    A port with a NetDecoder gives the decoder, and a decoder its parameters (Wolfram's
+    `NetExtract[coder, "param"]`):
+
+    >>> clf = ng.NetChain([ng.LinearLayer(2), ng.SoftmaxLayer()], Input=3,
+    ...                   Output=ng.NetDecoder(("Class", ["no", "yes"])))
+    >>> ng.NetExtract(clf, ("Output", "Labels")), ng.NetExtract(clf["Output"], ng.All)
+    (['no', 'yes'], {'Labels': ['no', 'yes']})
     """
+    if isinstance(net, NetDecoder):
+        return _decoder_part(net, spec)
     _check_net(net, "NetExtract")
     if isinstance(spec, list) and any(isinstance(s, (list, tuple)) for s in spec):
         return [NetExtract(net, s) for s in spec]
@@ -135,6 +145,9 @@ def _extract(net: Layer, path: tuple, full: tuple) -> Any:
         child = net._child(key)
         return child if not rest else _extract(child, rest, full)
     kind = _leaf_part_kind(net, head)
+    decoder = port_decoders(net).get(head) if kind and kind[0] == "port" else None
+    if decoder is not None and len(rest) == 1:  # ("Output", "Labels")
+        return _decoder_part(decoder, rest[0])
     if kind is None or rest:
         raise _unknown_part(net, head if kind is None else rest[0], full)
     what, name = kind
@@ -148,6 +161,17 @@ def _extract(net: Layer, path: tuple, full: tuple) -> Any:
     if what == "port":  # the decoder when the port has one, as Wolfram's NetExtract
         return port_decoders(net).get(name) or net.port_shape(name)
     return net._lrm
+
+
+def _decoder_part(decoder: NetDecoder, spec: Any) -> Any:
+    """Wolfram's NetExtract[coder, "param"]: a "Class" decoder's "Labels", or All of them."""
+    params = {"Labels": list(decoder.labels)} if decoder.kind == "Class" else {}
+    if spec is All:
+        return params
+    if isinstance(spec, str) and spec in params:
+        return params[spec]
+    hint = did_you_mean(spec, params) if params else " It has no parameters."
+    raise NetOptionError(f"NetExtract: {decoder!r} has no parameter {spec!r:.40}.{hint}")
 
 
 def _extract_each(net: Layer, rest: tuple, full: tuple) -> dict:
@@ -284,6 +308,9 @@ def _replace(net: Layer, path: tuple, value: Any, full: tuple) -> Layer:
         except NetError as exc:  # the shapes met elsewhere: name the replaced array
             raise _blame_replaced(net, key, rest, value, exc) from None
     kind = _leaf_part_kind(net, head)
+    decoder = port_decoders(net).get(head) if kind and kind[0] == "port" else None
+    if decoder is not None and len(rest) == 1:  # ("Output", "Labels")
+        return _decoder_part(decoder, rest[0])
     if kind is None or rest:
         raise _unknown_part(net, head if kind is None else rest[0], full)
     what, name = kind

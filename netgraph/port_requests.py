@@ -41,7 +41,7 @@ def parse_port_request(net: Any, props: tuple, plan) -> tuple | None:
     if isinstance(prop, NetPort):
         if prop.layer is All:
             return "all", _all_ports(net, plan)
-        return "one", {prop: _slot(net, prop, plan)}
+        return "one", {prop: port_slot(net, prop, plan)}
     taps: dict = {}
     for p in prop:
         if not isinstance(p, NetPort):
@@ -51,7 +51,7 @@ def parse_port_request(net: Any, props: tuple, plan) -> tuple | None:
         if p.layer is All:
             taps.update(_all_ports(net, plan))
         else:
-            taps[p] = _slot(net, p, plan)
+            taps[p] = port_slot(net, p, plan)
     return "list", taps
 
 
@@ -73,8 +73,9 @@ def _all_ports(net: Any, plan) -> dict:
     return taps
 
 
-def _slot(net: Any, port: NetPort, plan) -> int:
-    """The plan slot holding the value of `port`; NetGraphError naming what is wrong."""
+def port_slot(net: Any, port: NetPort, plan) -> int:
+    """The plan slot holding the value of `port`; NetGraphError naming what is wrong. `plan`
+    needs `port_slots` ((layer path, port) -> slot) and `outputs` (net port -> slot)."""
     if port.layer is None:
         return _own_port(net, port, plan)
     layer, path, parent = net, (), None
@@ -82,10 +83,8 @@ def _slot(net: Any, port: NetPort, plan) -> int:
         key = layer._child_key(head)  # raises for a position out of range
         if key is None:
             where = f"{type(layer).__name__} {'/'.join(map(str, path))!r}" if path else "the net"
-            raise NetGraphError(
-                f"{port!r}: {where} has no layer {head!r}."
-                + did_you_mean(head, list(layer._child_keys()))
-            )
+            hint = name_hint(layer, head) or did_you_mean(head, list(layer._child_keys()))
+            raise NetGraphError(f"{port!r}: {where} has no layer {head!r}.{hint}")
         parent, layer, path = layer, layer._layers[key], path + (key,)
     outputs = [p.name for p in layer.output_ports]
     if port.port in outputs:
@@ -127,6 +126,36 @@ def _own_port(net: Any, port: NetPort, plan) -> int:
     raise NetGraphError(
         f"{port!r}: the net has no output port or layer {port.port!r}."
         + did_you_mean(port.port, names)
+    )
+
+
+def name_hint(net: Any, name: Any) -> str:
+    """A hint for a layer name that is not a key of `net` but means one: "block/lin" (the name
+    NetFlatten gives) for the nested layer ("block", "lin"), or "1" for position 1."""
+    if not isinstance(name, str):
+        return ""
+    path, layer = [], net
+    for part in name.split("/"):
+        key = layer._child_key(part)
+        if key is None and part.lstrip("-").isdigit():
+            try:
+                key = layer._child_key(int(part))
+            except NetGraphError:
+                return ""
+        if key is None:
+            return ""
+        path.append(key)
+        layer = layer._layers[key]
+    if len(path) == 1:  # a digit string: a hint only where the keys are the positions
+        digits = name.lstrip("-").isdigit()
+        return (
+            f" Positions are ints: {path[0]!r}, not {name!r}."
+            if digits and path[0] == int(name)
+            else ""
+        )
+    return (
+        f" A nested layer is named by its path, {tuple(path)!r}; {name!r} is the name "
+        "NetFlatten gives it in the flattened net."
     )
 
 

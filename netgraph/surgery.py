@@ -25,6 +25,7 @@ from ._surgery_common import (
     new_entries,
     position,
     with_context_shapes,
+    with_ports,
 )
 from .containers import NetChain, NetGraph
 from .errors import NetGraphError
@@ -69,7 +70,7 @@ def _take(chain: NetChain, start: int, stop: int, fn: str) -> NetChain:
     return with_context_shapes(new, chain, {k: (o,) for k, o in zip(new._given, old_keys)})
 
 
-def NetTake(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802 (Wolfram's name)
+def NetTake(net: NetGraph, spec: Any, **ports: Any) -> NetGraph:  # noqa: N802 (Wolfram's name)
     """The part of a net up to a layer, or between two layers.
 
     On a NetChain: `n` (the first n layers; `-n` the last n), a layer name (the layers up to
@@ -78,6 +79,8 @@ def NetTake(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802 (Wolfram's name
     `NetTake[net, {start, end}]`). On a NetGraph: `end` or `(start, end)` where each is a layer,
     `NetPort(layer, port)`, a graph port `NetPort("name")`, `ng.All` or a list of them; the
     result is the subgraph of the layers that lie downstream of `start` and upstream of `end`.
+    Port options (`Output=ng.NetDecoder(...)`, `Input=3`) set the result's ports, replacing
+    what they had (Wolfram's `NetTake[net, spec, "port" -> spec]`).
 
     >>> import numpy as np, netgraph as ng
     >>> chain = ng.NetChain({"a": ng.LinearLayer(4), "b": "Ramp", "c": ng.LinearLayer(2)},
@@ -91,15 +94,19 @@ def NetTake(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802 (Wolfram's name
     ...                     [("a", "b"), ("a", "c", ng.NetPort("Side"))], Input=3)
     >>> names(ng.NetTake(graph, "c")), names(ng.NetTake(graph, ng.NetPort("Output")))
     (['a', 'c'], ['a', 'b'])
+    >>> scores = ng.NetTake(chain, 1, Output=ng.NetDecoder(("Class", ["x", "y", "z", "w"])))
+    >>> ng.Information(scores, "OutputPortDecoders")
+    {'Output': NetDecoder(("Class", ['x', 'y', 'z', 'w']))}
     """
     fn = "NetTake"
     check_container(net, fn)
     if not isinstance(net, NetChain):
         from ._graph_surgery import take_graph
 
-        return take_graph(net, spec, fn)
-    start, stop = _chain_range(net, spec, fn)
-    return _take(net, start, stop, fn)
+        taken = take_graph(net, spec, fn)
+    else:
+        taken = _take(net, *_chain_range(net, spec, fn), fn)
+    return with_ports(taken, ports, fn) if ports else taken
 
 
 def NetDrop(net: NetChain, spec: Any) -> NetChain:  # noqa: N802

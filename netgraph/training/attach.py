@@ -109,7 +109,8 @@ def _feeds_target(net: Layer, port: str) -> bool:
 
 def target_encoders(net: Layer, losses: dict) -> dict:
     """{target port: function(values, what) -> array} for the output ports with a NetDecoder:
-    class labels become class indices, booleans 1.0/0.0 (shaped like the port)."""
+    class labels become class indices (one-hot vectors for a loss given that is not
+    CrossEntropyLossLayer("Index")), booleans 1.0/0.0 (shaped like the port)."""
     decoders = port_decoders(net)
     out = {}
     for port, loss in losses.items():
@@ -118,9 +119,16 @@ def target_encoders(net: Layer, losses: dict) -> dict:
             continue
         shape = net.port_shape(port) if dec.kind == "Boolean" else ()
         shape = tuple(shape) if shape is not None and None not in shape else ()
+        # a loss that wants one vector per example (CrossEntropyLossLayer("Probabilities"),
+        # MeanSquaredLossLayer) gets the labels one-hot
+        form = getattr(getattr(loss, "_options", None), "target_form", None)
+        one_hot = dec.kind == "Class" and loss is not None and form != "Index"
 
-        def encode(values, what, dec=dec, port=port, shape=shape):
-            return dec.encode(values, port, what).reshape((-1, *shape))
+        def encode(values, what, dec=dec, port=port, shape=shape, one_hot=one_hot):
+            index = dec.encode(values, port, what)
+            if one_hot:
+                return np.eye(len(dec.labels), dtype=np.float32)[index.astype(np.int64)]
+            return index.reshape((-1, *shape))
 
         out[port] = encode
     return out

@@ -10,13 +10,16 @@ A measurement spec is one of, or a list of:
   that is never predicted, or never present, gets 0.0);
 * a regression measurement, for a port with a MeanSquaredLossLayer: `"MeanSquare"` (mean squared
   error over all elements), `"MeanDeviation"` (mean absolute error);
-* `NetPort("port")` or `NetPort(layer, "port")`: the mean of an output of the net (e.g. a loss
-  port of a NetGraph that computes its own loss) or of a top-level layer's output;
+* `NetPort("port")`, `NetPort(layer, "port")` or `NetPort(("block", "layer"), "port")`: the
+  mean of an output of the net (e.g. a loss port of a NetGraph that computes its own loss) or of
+  a layer's output at any depth, resolved as `net(x, NetPort(...))` resolves it (key
+  "block/layer/port");
 * `{"Measurement": spec, "Key": name, "Port": output port}`: a measurement under another key,
   or on one output of a net with several; `{"Measurement": f}` with a function
   `f(output, target)` called on each batch with the batch's output array and target array
-  (dicts {port: array} when the net has several outputs or targets), returning a number; the
-  value is the example-weighted mean over the batches. Its key is "Key", else f's name.
+  (dicts {port: array} when the net has several outputs or targets; label targets of a decoded
+  port as class indices, booleans as 1/0), returning a number; the value is the
+  example-weighted mean over the batches. Its key is "Key", else f's name.
 
 Values accumulate over all the examples of a round (or of a data set) in float64 arrays, so a
 round's value covers every batch, not the last one only, and can be stored in a checkpoint.
@@ -32,14 +35,15 @@ round's value covers every batch, not the last one only, and can be stored in a 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from netgraph.decoders import port_decoders
-from netgraph.errors import NetOptionError, did_you_mean
+from netgraph.errors import NetError, NetOptionError, did_you_mean
 from netgraph.executor import Plan
-from netgraph.values import Automatic, NetPort
+from netgraph.values import All, Automatic, NetPort
 
 from . import attach
 
@@ -97,9 +101,9 @@ class Meter:
     def _parse(self, spec: Any) -> list:
         if spec is Automatic or spec is None:
             losses = [loss for loss, _ in self.ports.values() if loss is not None]
-            index = [p for p, (loss, _) in self.ports.items() if _form(loss) == "Index"]
-            if len(losses) == 1 and len(index) == 1:
-                return [self._builtin("ErrorRate", index[0], "ErrorRate")]
+            ce = [p for p, (loss, _) in self.ports.items() if _form(loss)]  # any target form
+            if len(losses) == 1 and len(ce) == 1:
+                return [self._builtin("ErrorRate", ce[0], "ErrorRate")]
             return []
         items = spec if isinstance(spec, list) else [spec]
         return [m for item in items for m in self._one(item)]
@@ -193,7 +197,8 @@ class Meter:
                 f"{port!r} is not known."
             )
         decoder = port_decoders(self.tnet.graph._layers[attach.NET]).get(port)
-        labels = tuple(decoder.labels) if decoder is not None and decoder.kind == "Class" else ()
+        kind = getattr(decoder, "kind", None)
+        labels = tuple(decoder.labels) if kind == "Class" else (False, True) if kind else ()
         return Measurement(key, "class", name, port, form=form, classes=classes, labels=labels)
 
     # ------------------------------------------------------------------ slots
@@ -309,7 +314,8 @@ def _form(loss: Any) -> str:
 
 
 def _port_key(port: NetPort) -> str:
-    return port.port if port.layer is None else f"{port.layer}/{port.port}"
+    """The key of a NetPort measurement: "Output", "lin/Output", "block/lin/Output"."""
+    return "/".join(map(str, (*port.path, port.port)))
 
 
 def _port_losses(tnet: attach.TrainingNet) -> dict:
@@ -337,29 +343,27 @@ def _output_slot(tnet: attach.TrainingNet, plan: Plan, port: str) -> int:
 
 
 def _netport_slot(tnet: attach.TrainingNet, plan: Plan, port: NetPort) -> int:
+    """The slot of a NetPort of the user's net (an output port, a layer's output at any depth,
+    a layer with one output) in the training graph's plan, resolved as `net(x, NetPort(...))`
+    resolves it."""
+    from netgraph.port_requests import port_slot
+
     net = tnet.graph._layers[attach.NET]
-    outputs = [p.name for p in net.output_ports]
-    if port.layer is None:
-        if port.port not in outputs:
-            raise NetOptionError(
-                f"TrainingProgressMeasurements: {port!r} is not an output port of the net "
-                f"(outputs: {', '.join(outputs)})." + did_you_mean(port.port, outputs)
-            )
-        return _output_slot(tnet, plan, port.port)
-    path = (attach.NET, port.layer)
-    step = next((s for s in plan.steps if s.path == path), None)
-    if step is None or port.port not in step.outputs:
-        known = [s.path[1] for s in plan.steps if len(s.path) == 2 and s.path[0] == attach.NET]
-        detail = (
-            f"layer {port.layer!r} has no output port {port.port!r}"
-            if step is not None
-            else f"the net has no top-level (leaf) layer {port.layer!r}"
-        )
+    if port.layer is All:
         raise NetOptionError(
-            f"TrainingProgressMeasurements: {port!r}: {detail}."
-            + did_you_mean(str(port.layer), [str(k) for k in known])
+            "TrainingProgressMeasurements: NetPort(All) is every layer's outputs; a measurement "
+            'reads one port: name it, e.g. NetPort("layer", "Output").'
         )
-    return step.outputs[port.port]
+    inside = {
+        (path[1:], name): slot
+        for (path, name), slot in plan.port_slots.items()
+        if len(path) > 1 and path[0] == attach.NET
+    }
+    outputs = {p.name: _output_slot(tnet, plan, p.name) for p in net.output_ports}
+    try:
+        return port_slot(net, port, SimpleNamespace(port_slots=inside, outputs=outputs))
+    except NetError as exc:
+        raise NetOptionError(f"TrainingProgressMeasurements: {exc}") from None
 
 
 def _with_outputs(plan: Plan, extra: dict) -> Plan:

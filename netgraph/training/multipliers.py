@@ -172,10 +172,12 @@ def _check_rule_keys(net: Layer, rules: list, owners: dict) -> None:
             continue
         if not isinstance(key, NetSharedArray) and _canonical_prefix(net, key) is not None:
             continue  # a layer without arrays: nothing to freeze, but not a mistake
+        from netgraph.port_requests import name_hint
+
         valid = [str(k) for k in net._child_keys()] + sorted(names)
         raise NetOptionError(
             f"LearningRateMultipliers of the {type(net).__name__}: {key!r} names no layer or "
-            "array of the net." + did_you_mean(key, valid)
+            "array of the net." + (name_hint(net, key) or did_you_mean(key, valid))
         )
 
 

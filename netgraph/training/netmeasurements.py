@@ -19,6 +19,7 @@ from . import data as D
 from .measurements import Meter, measure
 
 WHAT = "NetMeasurements data"
+OPTION = "TrainingProgressMeasurements:"
 
 
 def NetMeasurements(  # noqa: N802
@@ -70,11 +71,17 @@ def NetMeasurements(  # noqa: N802
     check_initialized(net, "measure")
     tnet = attach.build(net, losses, given, input_ports)
     attach.check_targets(tnet, given, WHAT)
-    meter = Meter(tnet, compile_plan(tnet.graph), items)
-    keys = []
-    for item in items:  # the key each requested measurement got ("Loss" is built in)
-        parsed = meter._one(item)
-        keys.append(parsed[0].key if parsed else "Loss")
+    try:
+        meter = Meter(tnet, compile_plan(tnet.graph), items)
+        keys = []
+        for item in items:  # the key each requested measurement got ("Loss" is built in)
+            parsed = meter._one(item)
+            keys.append(parsed[0].key if parsed else "Loss")
+    except NetOptionError as exc:  # the spec is NetMeasurements' argument, not a NetTrain option
+        text = str(exc)
+        if not text.startswith(OPTION):
+            raise
+        raise NetOptionError("NetMeasurements:" + text[len(OPTION) :]) from None
     check_array_range(net._array_values(), dtype)
     values = {a: np.asarray(v, dtype) for a, v in tnet.graph._array_values().items()}
     kinds = {p.name: p.dtype for p in tnet.graph.input_ports}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from netgraph.errors import NetOptionError
+from netgraph.errors import NetOptionError, did_you_mean
 
 
 class Reporter:
@@ -117,7 +117,8 @@ class ProgressFunction:
     round's loss and measurements), n (every n batches), ("Batches", n) or ("Rounds", n).
     f gets a dict with Wolfram's keys ("Round", "Batch", "AbsoluteBatch", "BatchesPerRound",
     "BatchSize", "BatchLoss", "RoundLoss", "ValidationLoss", "RoundMeasurements",
-    "ValidationMeasurements", "ExamplesProcessed", "Event", "Net") and the older "round",
+    "ValidationMeasurements", "ExamplesProcessed", "Event", "TimeElapsed", "LearningRate",
+    "ProgressFraction", "Net") and the older "round",
     "batch", "loss", "rounds"; returning "StopTraining" ends training after that batch or round
     (ReasonTrainingStopped "ProgressFunction"; a partial round counts as a round).
 
@@ -174,9 +175,15 @@ def progress_function(option: Any) -> ProgressFunction | None:
     return ProgressFunction(option[0], unit, every)
 
 
+class UnknownProgressKey(NetOptionError, KeyError):
+    """A key the TrainingProgressFunction association does not have (a KeyError too)."""
+
+    __str__ = NetOptionError.__str__
+
+
 class ProgressInfo(dict):
     """What a TrainingProgressFunction receives. "Net" (the current net) is built only when
-    the function reads it."""
+    the function reads it (or lists the values); it is among the keys all the same."""
 
     def __init__(self, values: dict, net):
         super().__init__(values)
@@ -186,10 +193,31 @@ class ProgressInfo(dict):
         if key == "Net":
             self["Net"] = value = self._net()
             return value
-        raise KeyError(key)
+        keys = list(self)
+        raise UnknownProgressKey(
+            f"TrainingProgressFunction: the association has no key {key!r} (keys: "
+            f"{', '.join(map(str, keys))})." + did_you_mean(str(key), keys)
+        )
 
     def __contains__(self, key) -> bool:
         return key == "Net" or super().__contains__(key)
+
+    def __iter__(self):
+        yield from super().__iter__()
+        if not super().__contains__("Net"):
+            yield "Net"
+
+    def __len__(self) -> int:
+        return super().__len__() + (not super().__contains__("Net"))
+
+    def keys(self):
+        return list(self)
+
+    def values(self):
+        return [self[k] for k in self]
+
+    def items(self):
+        return [(k, self[k]) for k in self]
 
     def get(self, key, default=None):
         return self[key] if key in self else default

@@ -167,6 +167,8 @@ class NetTrainResults:
             elif values and not isinstance(values[-1], float):
                 image = ax.imshow(values[-1], cmap="Blues")
                 fig.colorbar(image, ax=ax)
+                ax.set_xticks(range(len(values[-1])))  # one tick per class, not -0.5, -0.25, ...
+                ax.set_yticks(range(len(values[-1])))
                 ax.set_xlabel("predicted class")
                 ax.set_ylabel("true class")
             else:
@@ -174,6 +176,7 @@ class NetTrainResults:
                 if valid.get(key):
                     ax.plot(_x(valid[key]), valid[key], "s-", color="#d62728", label="validation")
             if values and not hasattr(values[-1], "shape"):
+                ax.xaxis.get_major_locator().set_params(integer=True)  # rounds are whole
                 ax.set_xlabel("round")
                 ax.set_ylabel(key)
                 ax.legend()

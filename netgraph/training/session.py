@@ -203,12 +203,26 @@ def _call_progress(session: Session, unit: str, count: int, info: dict, start: f
         "ValidationMeasurements": latest(session, "Validation"),
         "ExamplesProcessed": session.examples,
         "Event": "RoundComplete" if unit == "Rounds" else "BatchComplete",
+        **_timing(session, start),
     }
     try:
         answer = progress.f(ProgressInfo(info, session.trainer.trained_net))
     except Exception as exc:  # the user's callback: keep the work, then re-raise
         _reraise_with_checkpoint(session, exc, start)
     return isinstance(answer, str) and answer == "StopTraining"
+
+
+def _timing(session: Session, start: float) -> dict:
+    """TrainingProgressFunction's "TimeElapsed" (seconds), "LearningRate" (this step's) and
+    "ProgressFraction" (of MaxTrainingRounds; None without a round limit)."""
+    per_round = len(session.trainer.bounds)
+    total = max((session.limit or 10) * per_round, session.t)  # as the steps see it
+    fraction = min(1.0, session.t / total) if session.limit else None
+    return {
+        "TimeElapsed": time.perf_counter() - start,
+        "LearningRate": session.trainer.optimizer.learning_rate(max(session.t, 1), total),
+        "ProgressFraction": fraction,
+    }
 
 
 def _stopping(session: Session, monitored: float) -> str | None:
