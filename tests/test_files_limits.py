@@ -211,3 +211,18 @@ def test_json_items_bounds_the_objects_json_builds():
     assert json_items(b'{"a": [1, 2]}') == 3  # {, [ and one comma
     assert json_items_problem("[1,2,3]", limit=3) is None
     assert json_items_problem("[1,2,3,4]", limit=3).startswith("too complex: up to 4 JSON items")
+
+
+def test_resuming_from_a_checkpoint_with_absurdly_nested_state_is_a_load_error(tmp_path):
+    from netgraph.training.checkpoints import META_KEY
+
+    path = tmp_path / "ck.safetensors"
+    sf.write_tensors(path, {}, {META_KEY: "[" * 100_000 + "]" * 100_000})
+    with pytest.raises(ng.NetLoadError, match="not a NetTrain checkpoint"):
+        ng.NetTrain(
+            ng.NetChain([ng.LinearLayer(1)], Input=2),
+            (np.ones((4, 2)), np.ones((4, 1))),
+            BatchSize=4,
+            TrainingProgressReporting=None,
+            ResumeFrom=str(path),
+        )
