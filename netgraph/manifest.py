@@ -173,11 +173,11 @@ def _check_container_depth(net: Layer) -> None:
 
 def _encode_option(value: Any, where: str) -> Any:
     """`encode_value` after checking the nesting depth against what Import reads."""
-    depth = nesting_depth(value)
+    depth, cap = nesting_depth(value, 1000), 1000
     if depth > MAX_DEPTH:
         raise NetSaveError(
-            f"{where}: the value is nested {depth} levels deep; Import reads at most "
-            f"{MAX_DEPTH} levels, so it cannot be saved (nothing was written)."
+            f"{where}: the value is nested {'at least ' * (depth == cap)}{depth} levels deep; "
+            f"Import reads at most {MAX_DEPTH} levels, so it cannot be saved (nothing was written)."
         )
     return encode_value(value, where)
 
