@@ -37,11 +37,13 @@ import math
 import os
 import re
 import secrets
+import stat
 import struct
 from collections.abc import Mapping
 
 import numpy as np
 
+from ._limits import json_items_problem
 from .errors import NetLoadError, NetSaveError
 
 CHECKSUM_KEY = "netgraph.checksum"
@@ -190,7 +192,21 @@ def write_tensors(
         blob = save(arrays, metadata=meta)
     except Exception as exc:  # e.g. lone surrogates in a name; safetensors' own errors
         raise NetSaveError(f"could not save {path!r}: {type(exc).__name__}: {exc}") from exc
+    _check_readable(blob, path)
     _atomic_write(path, blob)
+
+
+def _check_readable(blob: bytes, path: str) -> None:
+    """NetSaveError when `read_tensors` would refuse the header of `blob` for its size."""
+    header_len = int.from_bytes(blob[:8], "little")
+    problem = json_items_problem(blob, 8, 8 + header_len)
+    if header_len > MAX_HEADER_BYTES:
+        problem = f"{header_len} bytes long; the limit is {MAX_HEADER_BYTES}"
+    if problem:
+        raise NetSaveError(
+            f"could not save {path!r}: the header (names, shapes and metadata) is {problem}, so "
+            "the file could not be read back; nothing was written"
+        )
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -200,19 +216,77 @@ def _fail(source: str, message: str) -> NetLoadError:
     return NetLoadError(f"{message} (file {source!r})")
 
 
+_SPECIAL_FILES = {
+    "d": "a directory",
+    "c": "a character device",
+    "b": "a block device",
+    "p": "a pipe (FIFO)",
+    "s": "a socket",
+}
+
+
 def _read_all(path: str) -> bytes:
+    """The file's bytes, refusing early what cannot be a safetensors file.
+
+    Non-regular files (devices such as /dev/zero, pipes, directories) are refused before
+    anything is read (opened non-blocking: opening a pipe would otherwise wait for a writer); an
+    implausible header length in the first 8 bytes is refused before the rest is read.
+    """
     try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
-                raise _fail(path, f"file too large: the limit is {MAX_FILE_BYTES} bytes")
-            data = f.read(MAX_FILE_BYTES + 1)  # the file may grow between fstat and read
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _fail(path, f"cannot read file: {exc.strerror or exc}") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise _fail(path, f"file too large: the limit is {MAX_FILE_BYTES} bytes")
-    return data
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _SPECIAL_FILES.get(stat.filemode(info.st_mode)[0], "a special file")
+            raise _fail(path, f"cannot read file: it is {kind}, not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise _fail(path, f"file too large: the limit is {MAX_FILE_BYTES} bytes")
+    except BaseException:
+        os.close(fd)
+        raise
+    size = info.st_size
+    try:
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            prefix = f.read(8) or b""
+            _header_length(prefix, size, path)
+            data = bytearray(size)  # the file as fstat saw it, read in place
+            data[:8], got = prefix, len(prefix)
+            with memoryview(data) as view:
+                while got < size and (n := f.readinto(view[got:])):
+                    got += n
+            del data[got:]  # the file shrank meanwhile: the layout checks will say so
+            return data
+    except OSError as exc:
+        raise _fail(path, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _header_length(data: bytes, size: int, source: str) -> int:
+    """The header length N from the first 8 bytes of a `size`-byte file, checked against both
+    the file size and MAX_HEADER_BYTES; the error says when the file looks like a pickle/zip."""
+    try:
+        if size < 8 or len(data) < 8:
+            raise _fail(
+                source, f"file too small: {size} bytes; the 8-byte header length is missing"
+            )
+        header_len = int.from_bytes(data[:8], "little")
+        if header_len > MAX_HEADER_BYTES:
+            raise _fail(
+                source,
+                f"header length too large: {header_len} bytes; the limit is {MAX_HEADER_BYTES}",
+            )
+        if 8 + header_len > size:
+            raise _fail(
+                source,
+                f"header length past end of file: {header_len} bytes claimed, {size - 8} present",
+            )
+    except NetLoadError:
+        _raise_if_foreign(data, source)
+        raise
+    return header_len
 
 
 def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
@@ -231,25 +305,27 @@ def _foreign_kind(data: bytes) -> str | None:
     return "zip" if data[:4] in (b"PK\x03\x04", b"PK\x05\x06") else None
 
 
-def _parse_header(data: bytes, source: str) -> tuple[int, dict]:
-    """Header length N and the JSON header object, after the length, UTF-8 and JSON checks."""
-    size = len(data)
-    if size < 8:
-        raise _fail(source, f"file too small: {size} bytes; the 8-byte header length is missing")
-    header_len = int.from_bytes(data[:8], "little")
-    if header_len > MAX_HEADER_BYTES:
-        raise _fail(
-            source, f"header length too large: {header_len} bytes; the limit is {MAX_HEADER_BYTES}"
-        )
-    if 8 + header_len > size:
+def _raise_if_foreign(data: bytes, source: str) -> None:
+    """Called once the header is found invalid (a valid header length can start with 0x80)."""
+    kind = _foreign_kind(data)
+    if kind is not None:
         raise _fail(
             source,
-            f"header length past end of file: {header_len} bytes claimed, {size - 8} present",
-        )
+            f"looks like a {kind} file, not a netgraph safetensors file; "
+            "it was not loaded and nothing was unpickled",
+        ) from None
+
+
+def _parse_header(data: bytes, source: str) -> tuple[int, dict]:
+    """Header length N and the JSON header object, after the length, size, UTF-8 and JSON
+    checks."""
+    header_len = _header_length(data, len(data), source)
+    problem = json_items_problem(data, 8, 8 + header_len)
+    if problem:
+        raise _fail(source, f"header {problem}")
     try:
-        header = json.loads(
-            data[8 : 8 + header_len].decode("utf-8"), object_pairs_hook=_reject_duplicates
-        )
+        text = str(memoryview(data)[8 : 8 + header_len], "utf-8")
+        header = json.loads(text, object_pairs_hook=_reject_duplicates)
     except UnicodeDecodeError as exc:
         raise _fail(source, f"header not UTF-8: {exc.reason} at byte {8 + exc.start}") from None
     except NetLoadError as exc:
@@ -342,20 +418,15 @@ def _verify_checksum(tensors: dict, metadata: dict, source: str, required: bool)
         )
 
 
-def _decode(data: bytes, source: str, require_checksum: bool = False) -> tuple[dict, dict]:
+def _decode(
+    data: bytes | bytearray, source: str, require_checksum: bool = False
+) -> tuple[dict, dict]:
     """`read_tensors` on bytes already in memory; `source` names them in messages."""
     try:
         header_len, header = _parse_header(data, source)
     except NetLoadError:
-        # Sniffed only once the header is invalid: a valid header length can start with 0x80.
-        kind = _foreign_kind(data)
-        if kind is None:
-            raise
-        raise _fail(
-            source,
-            f"looks like a {kind} file, not a netgraph safetensors file; "
-            "it was not loaded and nothing was unpickled",
-        ) from None
+        _raise_if_foreign(data, source)
+        raise
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(_utf8(k, v) for k, v in metadata.items()):
         raise _fail(source, "header metadata: '__metadata__' must be an object of str -> str")

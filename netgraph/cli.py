@@ -5,7 +5,10 @@
     netgraph eval FILE INPUT.npy [--output OUT.npy]     evaluate a saved net on an array
 
 Problems a user can cause (a missing or damaged file, bad input data, a missing extra) end with
-one line on stderr and exit status 1; a usage error exits with 2, as argparse does.
+one line on stderr and exit status 1; a usage error exits with 2, as argparse does (so do a
+`--out` that is a file and an `--output` without the suffix its format needs: files are written
+exactly where named, never renamed). Ctrl-C exits with 130 after one line, which names the
+checkpoint NetTrain wrote when training was interrupted.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ PROG = "netgraph"
 
 class CommandError(Exception):
     """A problem to report in one line, without a traceback."""
+
+
+class UsageError(CommandError):
+    """A bad argument found after parsing (exit status 2, as for argparse's usage errors)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "test accuracy, and write the trained net, the loss plot and a confusion matrix.",
     )
     demo.add_argument(
-        "--out", default="netgraph-output", metavar="DIR", help="output folder (%(default)s)"
+        "--out",
+        default="netgraph-output",
+        metavar="DIR",
+        help="output folder, created if missing; an existing file there is an error (%(default)s)",
     )
     demo.add_argument(
         "--rounds", type=_positive_int, default=DEFAULT_ROUNDS, metavar="N",
@@ -65,7 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("file", metavar="FILE", help="a net saved by ng.Export")
     evaluate.add_argument("input", metavar="INPUT.npy", help="the input array (np.save)")
-    evaluate.add_argument("--output", metavar="OUT.npy", help="save the outputs here")
+    evaluate.add_argument(
+        "--output",
+        metavar="OUT.npy",
+        help="save the outputs to exactly this file, which must end in .npy (.npz when the net "
+        "has several outputs); any other name is an error, nothing is renamed",
+    )
     return parser
 
 
@@ -111,10 +126,12 @@ def _load_input(path: str) -> Any:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from netgraph.demo import run_demo
+    from netgraph.demo import OutputFolderError, run_demo
 
     try:
         run_demo(out=args.out, rounds=args.rounds, seed=args.seed)
+    except OutputFolderError as exc:
+        raise UsageError(f"--out {exc}") from None
     except OSError as exc:
         name = exc.filename or args.out
         raise CommandError(f"{name}: cannot write: {exc.strerror or exc}") from None
@@ -132,6 +149,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     import netgraph as ng
 
     net = _import_net(args.file)
+    if args.output:
+        _check_output_name(args.output, several=len(net.output_shapes) > 1)
     data = _load_input(args.input)
     if not net.is_initialized():
         raise CommandError(f"{args.file}: the net is not initialized, so it cannot be evaluated")
@@ -151,16 +170,26 @@ def cmd_eval(args: argparse.Namespace) -> None:
             print(np.asarray(result))
 
 
-def _save_output(path: str, result: Any) -> str:
-    """Write the outputs (.npy, or .npz with one array per port); return the file name."""
-    several = isinstance(result, dict)
+def _check_output_name(path: str, several: bool) -> None:
+    """UsageError unless `path` ends in the suffix of the format written (checked before any
+    work): the file is written under exactly this name, so the name must tell its format."""
     suffix = ".npz" if several else ".npy"
-    path = path if path.endswith(suffix) else path + suffix  # what numpy would write
+    if not path.lower().endswith(suffix):
+        what = "several outputs, saved as one .npz" if several else "one output, saved as .npy"
+        raise UsageError(
+            f"--output {path}: the name must end in {suffix} (the net has {what}); "
+            "files are written exactly as named, never renamed, so nothing was written"
+        )
+
+
+def _save_output(path: str, result: Any) -> str:
+    """Write the outputs to exactly `path` (.npy, or .npz with one array per port)."""
     try:
-        if several:
-            np.savez(path, **{port: np.asarray(v) for port, v in result.items()})
-        else:
-            np.save(path, np.asarray(result), allow_pickle=False)
+        with open(path, "wb") as f:  # a file object: numpy appends no suffix
+            if isinstance(result, dict):
+                np.savez(f, **{port: np.asarray(v) for port, v in result.items()})
+            else:
+                np.save(f, np.asarray(result), allow_pickle=False)
     except OSError as exc:
         raise CommandError(f"{path}: cannot write: {exc.strerror or exc}") from None
     return path
@@ -177,16 +206,19 @@ COMMANDS = {"demo": cmd_demo, "info": cmd_info, "eval": cmd_eval}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 on success)."""
-    args = _parser().parse_args(argv)
-    import netgraph as ng
-    from netgraph.demo import MissingExtraError
-
     try:
-        COMMANDS[args.command](args)
-    except (CommandError, MissingExtraError, ng.NetError) as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        return _fail("interrupted", status=130)
+        args = _parser().parse_args(argv)
+        import netgraph as ng
+        from netgraph.demo import MissingExtraError
+
+        try:
+            COMMANDS[args.command](args)
+        except UsageError as exc:
+            return _fail(str(exc), status=2)
+        except (CommandError, MissingExtraError, ng.NetError) as exc:
+            return _fail(str(exc))
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     return 0
 
 
@@ -194,6 +226,14 @@ def _fail(message: str, status: int = 1) -> int:
     line = " ".join(message.split()) or "failed"
     print(f"{PROG}: error: {line}", file=sys.stderr)
     return status
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Exit status 130 after one line; NetTrain's message (the checkpoint it wrote, or why it
+    could not) is the interrupt's own text, printed here once."""
+    detail = str(exc)
+    print(f"{PROG}: interrupted" + (f"; {detail}" if detail else ""), file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

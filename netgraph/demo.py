@@ -33,6 +33,35 @@ class MissingExtraError(ImportError):
     """scikit-learn or matplotlib is not installed."""
 
 
+class OutputFolderError(ValueError):
+    """The demo's output folder is a file, or cannot be created (found before training)."""
+
+
+def check_output_folder(out: str | os.PathLike) -> None:
+    """Raise `OutputFolderError` unless `out` is a folder or can be made one: run before the
+    training, so that a wrong ``--out`` costs nothing.
+
+    >>> import os
+    >>> check_output_folder("new-folder"), os.path.exists("new-folder")  # nothing created
+    (None, False)
+    >>> _ = open("a-file", "w").close()
+    >>> check_output_folder("a-file")
+    Traceback (most recent call last):
+    netgraph.demo.OutputFolderError: a-file: is a file, not a folder
+    """
+    out = os.fspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise OutputFolderError(f"{out}: is a file, not a folder")
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent):  # the folders makedirs will create
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise OutputFolderError(f"{out}: cannot be created, {parent} is a file")
+    target = out if os.path.isdir(out) else parent
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise OutputFolderError(f"{out}: no permission to write in {target}")
+
+
 def _require(module: str):
     import importlib
 
@@ -173,8 +202,13 @@ def run_demo(
     say: Callable[[str], None] = print,
     reporting: Any = ng.Automatic,
 ) -> DemoResult:
-    """Load, build, train, evaluate, and write the net and two pictures into `out`."""
+    """Load, build, train, evaluate, and write the net and two pictures into `out`.
+
+    `out` is checked first (`check_output_folder`); a KeyboardInterrupt during training
+    carries, as its message, the path of the checkpoint NetTrain wrote.
+    """
     start = time.perf_counter()
+    check_output_folder(out)
     _require("matplotlib")
     x_train, y_train, x_test, y_test = load_digits_split(seed=seed)
     say(

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ._limits import json_items_problem, nesting_depth
 from ._manifest_check import MAX_DEPTH, check_format, tensor_table
 from ._safefile import _DTYPES, CHECKSUM_KEY, file_path, read_tensors, write_tensors
 from .errors import NetError, NetLoadError, NetSaveError
@@ -37,6 +38,7 @@ from .manifest import FORMAT, FORMAT_VERSION, net_from_manifest, net_to_manifest
 
 MANIFEST_KEY = "netgraph.manifest"
 CHECKPOINT_KEY = "netgraph.checkpoint"
+MAX_JSON_DEPTH = 8 * MAX_DEPTH  # the manifest and checkpoint metadata, as JSON
 _EXTRA_DTYPES = {dt.newbyteorder("=").name: dt.newbyteorder("=") for dt in _DTYPES.values()}
 
 
@@ -89,10 +91,21 @@ def Import(path: str | os.PathLike) -> Layer:  # noqa: N802 (Wolfram's name)
 
 
 def _dumps(value: Any, what: str) -> str:
+    """Compact JSON that `_loads` reads back: NetSaveError for what it would refuse."""
+    depth = nesting_depth(value, MAX_JSON_DEPTH + 1)
+    if depth > MAX_JSON_DEPTH:
+        raise NetSaveError(
+            f"{what} is nested more than {MAX_JSON_DEPTH} levels deep; Import reads at most "
+            f"{MAX_JSON_DEPTH}, so nothing was written."
+        )
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise NetSaveError(f"{what} is not JSON with finite numbers ({exc}).") from None
+    problem = json_items_problem(text)
+    if problem:
+        raise NetSaveError(f"{what} is {problem}; Import would refuse it, so nothing was written.")
+    return text
 
 
 def _table(tensors: dict) -> dict:
@@ -205,30 +218,19 @@ def _no_constant(name: str):
     raise NetLoadError(f"manifest: {name} is not a finite number.")
 
 
-def _depth(value: Any, limit: int) -> bool:
-    """True when `value` nests deeper than `limit` (iteratively: no recursion to exhaust)."""
-    stack = [(value, 0)]
-    while stack:
-        v, d = stack.pop()
-        if d > limit:
-            return True
-        if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
-        elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
-    return False
-
-
 def _loads(text: str, what: str) -> Any:
-    """Strict JSON: duplicate keys, NaN/Infinity and absurd nesting are errors."""
+    """Strict JSON: duplicate keys, NaN/Infinity, absurd nesting and size are errors."""
+    problem = json_items_problem(text)
+    if problem:
+        raise NetLoadError(f"{what}: {problem}.")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except NetLoadError:
         raise
     except (ValueError, RecursionError) as exc:
         raise NetLoadError(f"{what}: not valid JSON ({str(exc)[:200]}).") from None
-    if _depth(value, 8 * MAX_DEPTH):
-        raise NetLoadError(f"{what}: nested more than {8 * MAX_DEPTH} levels deep.")
+    if nesting_depth(value, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH:
+        raise NetLoadError(f"{what}: nested more than {MAX_JSON_DEPTH} levels deep.")
     return value
 
 

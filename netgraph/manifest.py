@@ -34,7 +34,8 @@ import numpy as np
 from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
-from ._manifest_check import SHARED_PREFIX, Check, GraphSpec, LeafSpec, check_manifest
+from ._limits import nesting_depth
+from ._manifest_check import MAX_DEPTH, SHARED_PREFIX, Check, GraphSpec, LeafSpec, check_manifest
 from .containers import NetChain, NetGraph
 from .errors import NetError, NetLoadError, NetSaveError
 from .layer import Layer
@@ -126,6 +127,7 @@ def net_to_manifest(net: Layer) -> tuple[dict, dict[str, np.ndarray]]:
     """
     if not isinstance(net, Layer):
         raise NetSaveError(f"expected a layer or net to save, got {type(net).__name__}.")
+    _check_container_depth(net)
     tensors: dict[str, np.ndarray] = {}
     description = _describe(net, (), tensors)
     shared = {}
@@ -150,6 +152,36 @@ def net_to_manifest(net: Layer) -> tuple[dict, dict[str, np.ndarray]]:
     return manifest, tensors
 
 
+def _check_container_depth(net: Layer) -> None:
+    """NetSaveError when containers nest deeper than Import reads (checked before any recursion
+    into the net)."""
+    deepest, stack = (0, (), net), [((), net)]
+    while stack:
+        path, layer = stack.pop()
+        if len(path) > deepest[0]:
+            deepest = (len(path), path, layer)
+        if isinstance(layer, NetGraph):
+            stack.extend(((*path, k), v) for k, v in layer._given.items())
+    depth, path, layer = deepest
+    if depth > MAX_DEPTH:
+        raise NetSaveError(
+            f"{where_of(path[:3] + ('...',) * (len(path) > 3), layer)} is nested {depth} "
+            f"containers deep; Import reads at most {MAX_DEPTH} levels, so the net cannot be "
+            "saved (nothing was written)."
+        )
+
+
+def _encode_option(value: Any, where: str) -> Any:
+    """`encode_value` after checking the nesting depth against what Import reads."""
+    depth, cap = nesting_depth(value, 1000), 1000
+    if depth > MAX_DEPTH:
+        raise NetSaveError(
+            f"{where}: the value is nested {'at least ' * (depth == cap)}{depth} levels deep; "
+            f"Import reads at most {MAX_DEPTH} levels, so it cannot be saved (nothing was written)."
+        )
+    return encode_value(value, where)
+
+
 def _describe(layer: Layer, path: tuple, tensors: dict) -> dict:
     if isinstance(layer, NetGraph):
         return _describe_graph(layer, path, tensors)
@@ -157,7 +189,7 @@ def _describe(layer: Layer, path: tuple, tensors: dict) -> dict:
     options = {}
     for name, f in type(layer).Options.model_fields.items():
         alias = f.alias or to_pascal(name)
-        options[alias] = encode_value(getattr(layer._options, name), f'{where} option "{alias}"')
+        options[alias] = _encode_option(getattr(layer._options, name), f'{where} option "{alias}"')
     arrays: dict[str, Any] = {}
     for spec in layer.array_specs:
         value = layer._arrays.get(spec.name)
@@ -176,7 +208,7 @@ def _describe(layer: Layer, path: tuple, tensors: dict) -> dict:
         "inputs": {p.name: encode_shape(layer.port_shape(p.name)) for p in layer.input_ports},
         "outputs": {p.name: encode_shape(layer.port_shape(p.name)) for p in layer.output_ports},
         "arrays": arrays,
-        "learning_rate_multipliers": encode_value(
+        "learning_rate_multipliers": _encode_option(
             layer._lrm, f'{where} option "LearningRateMultipliers"'
         ),
         **_describe_decoders(layer),
@@ -199,7 +231,7 @@ def _describe_graph(net: NetGraph, path: tuple, tensors: dict) -> dict:
         "connections": [[[k, p], [src, sp]] for (k, p), (src, sp) in net._conns.items()],
         "outputs": [[name, [src, sp]] for name, (src, sp) in net._outputs.items()],
         "ports": {p: encode_shape(s) for p, s in net._port_given.items()},
-        "learning_rate_multipliers": encode_value(
+        "learning_rate_multipliers": _encode_option(
             net._lrm, f'{where} option "LearningRateMultipliers"'
         ),
         **_describe_decoders(net),

@@ -170,7 +170,7 @@ def test_eval_of_a_net_with_two_inputs_and_two_outputs(tmp_path, capsys):
     x1, x2 = np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0])
     np.savez(tmp_path / "inputs.npz", In1=x1, In2=x2)
     args = ["eval", str(net_file), str(tmp_path / "inputs.npz"), "--output"]
-    assert cli.main([*args, str(tmp_path / "outputs")]) == 0
+    assert cli.main([*args, str(tmp_path / "outputs.npz")]) == 0
     assert "outputs.npz" in capsys.readouterr().out
     saved = np.load(tmp_path / "outputs.npz")
     # fresh BN arrays in Test mode: x / sqrt(1 + Epsilon)

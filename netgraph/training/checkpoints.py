@@ -242,7 +242,7 @@ def restore(session, path: Any) -> None:
     tensors, metadata = _safefile.read_tensors(os.fspath(path), require_checksum=True)
     try:
         state = json.loads(metadata[META_KEY])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise NetLoadError(f"{path} is not a NetTrain checkpoint (no training state).") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise NetLoadError(f"{path} is not a NetTrain checkpoint.")

@@ -245,17 +245,27 @@ def _stopping(session: Session, monitored: float) -> str | None:
 
 
 def _reraise_with_checkpoint(session: Session, exc: BaseException, start: float):
+    """Write an emergency checkpoint and re-raise `exc` saying where, once: in its message
+    (``str(exc)``; a note only when its message ignores its args), and as
+    ``exc.checkpoint_path`` (None when the checkpoint could not be written)."""
     session.elapsed = time.perf_counter() - start
+    path = None
     try:
         path = checkpoints.save_emergency(session)
         note = f"NetTrain wrote a checkpoint of the last completed batch to {path}"
     except Exception as failure:  # the user's exception matters more than ours
         note = f"NetTrain could not write a checkpoint: {failure}"
+    exc.checkpoint_path = path
     if exc.args and isinstance(exc.args[0], str):
         exc.args = (f"{exc.args[0]} ({note})",) + exc.args[1:]
     else:
         exc.args = (note,) + exc.args
-    exc.add_note(note)
+    try:
+        shown = note in str(exc)
+    except Exception:  # a user exception whose __str__ fails
+        shown = False
+    if not shown:
+        exc.add_note(note)
     raise exc
 
 
