@@ -103,7 +103,10 @@ class Meter:
             losses = [loss for loss, _ in self.ports.values() if loss is not None]
             ce = [p for p, (loss, _) in self.ports.items() if _form(loss)]  # any target form
             if len(losses) == 1 and len(ce) == 1:
-                return [self._builtin("ErrorRate", ce[0], "ErrorRate")]
+                try:
+                    return [self._builtin("ErrorRate", ce[0], "ErrorRate")]
+                except NetOptionError:  # not asked for: no class count, no default measurement
+                    return []
             return []
         items = spec if isinstance(spec, list) else [spec]
         return [m for item in items for m in self._one(item)]
