@@ -568,6 +568,17 @@ class Layer:
 
         return evaluate(self, data, props, options)
 
+    def __getitem__(self, spec: Any) -> Any:
+        """`layer["Weights"]` is `NetExtract(layer, "Weights")` (containers index their layers).
+
+        >>> import netgraph as ng
+        >>> ng.BatchNormalizationLayer(Input=2)["Epsilon"]
+        0.001
+        """
+        from .parts import NetExtract
+
+        return NetExtract(self, spec)
+
     # --------------------------------------------------- executor hook (containers override)
 
     def _emit(self, builder, path: tuple, in_slots: dict) -> dict:

@@ -293,3 +293,12 @@ def test_attributes_cannot_be_set(bn):
 def test_attributes_cannot_be_deleted(bn):
     with pytest.raises(ng.NetError):
         del bn._arrays
+
+
+def test_a_leaf_layer_indexes_its_parts_like_netextract():
+    weights = np.arange(6.0).reshape(3, 2)
+    layer = ng.LinearLayer(3, Weights=weights, Biases=[1.0, 2.0, 3.0], Input=2)
+    np.testing.assert_array_equal(layer["Weights"], weights)
+    assert layer["Input"] == (2,)
+    with pytest.raises(ng.NetError, match="Weights"):
+        layer["Weigths"]
