@@ -38,6 +38,7 @@ from .sharing import (
     _shared_names,
     _shared_shapes,
     _strip_shared,
+    blame_shared,
 )
 from .values import NetPort, NetSharedArray
 
@@ -298,7 +299,12 @@ class NetGraph(Layer):
                 + did_you_mean(name, self._shared)
             )
         arr = as_array_value(value, type(self).__name__, name)
-        return self._rebuild(shared={**self._shared, name: arr}, array_error=NetArrayError)
+        try:
+            return self._rebuild(shared={**self._shared, name: arr}, array_error=NetArrayError)
+        except NetError as exc:  # name the shape its uses expect
+            if not isinstance(arr, np.ndarray):
+                raise
+            raise blame_shared(self, name, arr, exc) from None
 
     def _with_array_values(self, values: dict) -> Layer:
         by_key: dict = {}

@@ -23,6 +23,7 @@ from .errors import (
 )
 from .evaluation import EVALUATION_OPTIONS
 from .layer import Layer, _check_lrm, as_array_value
+from .sharing import blame_shared
 from .values import All, Automatic, NetSharedArray
 
 
@@ -252,10 +253,17 @@ def _blame_replaced(net: Layer, key: Any, rest: tuple, value: Any, exc: NetError
     kind = _leaf_part_kind(leaf, rest[-1])
     if kind is None or kind[0] != "array" or isinstance(value, NetSharedArray):
         return exc
+    current = leaf._arrays.get(kind[1])
+    if isinstance(current, NetSharedArray):  # held by this net: blamed as a shared array
+        if current.name not in getattr(net, "_shared", {}):
+            return exc
+        try:
+            given = as_array_value(value, type(leaf).__name__, kind[1])
+        except NetError:
+            return exc
+        return blame_shared(net, current.name, given, exc)
     if f'array "{kind[1]}"' in str(exc) and f"{keys[-1]!r}" in str(exc):
         return exc  # already about this array, in its layer
-    if isinstance(leaf._arrays.get(kind[1]), NetSharedArray):
-        return exc
     try:
         node = net._with_child(key, _replace(net._given_child(key), rest, None, rest))
         for k in keys:

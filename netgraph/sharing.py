@@ -103,6 +103,28 @@ def _shared_uses(layer: Layer, path: tuple = ()):
                 yield leaf_path, leaf, array, value.name
 
 
+def blame_shared(net: Layer, name: str, value: np.ndarray, exc: NetError) -> NetError:
+    """`exc` from giving the shared array `name` of `net` the value `value`, restated with the
+    shape its uses expect (found by leaving it unset) and the shape given; else `exc`."""
+    try:
+        cleared = net._rebuild(shared={**net._shared, name: None}, array_error=NetArrayError)
+    except NetError:
+        return exc
+    for path, leaf, array, shared in _shared_uses(cleared):
+        expected = leaf.array_shape(array)
+        if shared == name and expected is not None:
+            try:
+                S.unify(expected, value.shape)
+            except S.ShapeConflict:
+                where = f"layer {'/'.join(map(str, path))!r} array {array!r}"
+                return NetArrayError(
+                    f"{type(net).__name__}: shared array {name!r}: expected "
+                    f"{S.fmt(expected)}, given {S.fmt(value.shape)} (the shape its use by "
+                    f"{where} takes): {str(exc).rstrip('.')}."
+                )
+    return exc
+
+
 def _shared_hints(layer: Layer, known: dict) -> dict:
     """The known shapes of a given layer's shared arrays, as `_with_port_shapes` takes them:
     by array name for a leaf, by NetSharedArray for a container (which passes them on)."""

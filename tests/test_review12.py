@@ -361,3 +361,14 @@ def test_a_python_int_beyond_float64_is_named_with_its_index():
         with pytest.raises(ng.NetDataError) as err:
             ng.NumericArray([1, big], "Integer8")
         assert "(1,)" in str(err.value) and f"about {digits} digits" in str(err.value)
+
+
+def test_a_replaced_shared_array_of_another_shape_gets_the_expected_shape():
+    layers = {"a": ng.LinearLayer(3, Weights=ng.NetSharedArray("w")),
+              "b": ng.LinearLayer(3, Weights=ng.NetSharedArray("w"))}  # fmt: skip
+    net = ng.NetInitialize(ng.NetGraph(layers, [("a", "b")], Input=3))
+    for key in (ng.NetSharedArray("w"), ("a", "Weights")):
+        with pytest.raises(ng.NetArrayError) as err:
+            ng.NetReplacePart(net, {key: np.zeros((3, 4))})
+        msg = str(err.value)
+        assert "shared array 'w'" in msg and "expected (3, 3), given (3, 4)" in msg
