@@ -4,6 +4,8 @@ given (8, 3, 3, 3)'), and a layer that cannot take a shape because of its arrays
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -74,3 +76,87 @@ def _conflicts(a: Any, b: Any) -> bool:
     except S.ShapeConflict:
         return True
     return False
+
+
+# ---------------------------------------------------------- a given array behind a net's conflict
+
+_BLAMING: ContextVar[bool] = ContextVar("netgraph_blaming_net_array", default=False)
+
+
+def blame_net_array(given: dict, infer: Callable, exc: NetError) -> NetError:
+    """`exc` (a container's inference over its layers as `given` failing) restated as the one
+    given array, in any layer at any depth, without which inference succeeds: its layer's path,
+    its name, the shape the rest of the net gives it and the shape given ('in layer 2:
+    ConvolutionLayer: array "Weights": expected (2, 4, 3, 3), given (2, 5, 3, 3) ...'), wherever
+    the conflict surfaced (a Ramp between two convolutions). `exc` itself when no single array
+    is to blame. `infer(given)` gives the inferred layers or raises; runs only on this error path,
+    with group testing: when unsetting a set of arrays leaves a conflict, unsetting any part of it
+    does too, so a whole half clears at once (about 2 log2(n) inferences for one culprit)."""
+    if _BLAMING.get() or 'array "' in str(exc):
+        return exc  # inside another blame's trial, or already about an array
+    token = _BLAMING.set(True)
+    try:
+        suspects = list(_given_arrays(given))
+        found: list = []
+        _culprits(given, infer, suspects, found)
+    finally:
+        _BLAMING.reset(token)
+    if len(found) != 1:
+        return exc
+    (path, value), layers = found[0]
+    node = layers[path[0]]
+    for key in path[1:-1]:
+        node = node._layers[key]
+    expected = node.array_shape(path[-1])
+    if expected is None or not _conflicts(expected, value.shape):
+        return exc
+    where = "".join(f"in layer {k!r}: " for k in path[:-1])
+    return type(exc)(
+        f'{where}{type(node).__name__}: array "{path[-1]}": expected {S.fmt(expected)}, given '
+        f"{S.fmt(value.shape)} (the shape the rest of the net gives it)."
+    )
+
+
+def _culprits(given: dict, infer: Callable, suspects: list, found: list) -> None:
+    """Into `found`, up to two (suspect, inferred layers) whose single unsetting clears the
+    conflict, halving `suspects` while unsetting a half clears it."""
+    if not suspects or len(found) > 1:
+        return
+    try:
+        layers = infer(_unset(given, [path for path, _ in suspects]))
+    except NetError:
+        return  # the conflict stays without all of them: none of them alone is to blame
+    if len(suspects) == 1:
+        found.append((suspects[0], layers))
+        return
+    half = len(suspects) // 2
+    _culprits(given, infer, suspects[:half], found)
+    _culprits(given, infer, suspects[half:], found)
+
+
+def _given_arrays(given: dict, path: tuple = ()):
+    """(path to the array, value) of every array given as a value in the layers `given`,
+    nested containers included (shared arrays are the container's, and blamed as such)."""
+    for key, layer in given.items():
+        inner = getattr(layer, "_given", None)
+        if inner is not None:
+            yield from _given_arrays(inner, (*path, key))
+            continue
+        for name, value in layer._arrays.items():
+            if isinstance(value, np.ndarray):
+                yield (*path, key, name), value
+
+
+def _unset(given: dict, paths: list) -> dict:
+    """The layers `given` with the arrays at `paths` (as `_given_arrays` gives them) unset."""
+    by_key: dict = {}
+    for path in paths:
+        by_key.setdefault(path[0], []).append(path[1:])
+    out = dict(given)
+    for key, rests in by_key.items():
+        layer = given[key]
+        if getattr(layer, "_given", None) is not None:
+            out[key] = layer._rebuild(given=_unset(layer._given, rests))
+        else:
+            out[key] = layer._replace(arrays={rest[0]: None for rest in rests})
+    return out

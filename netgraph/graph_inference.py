@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from . import shapes as S
-from ._array_blame import arrays_refuse
+from ._array_blame import arrays_refuse, blame_net_array
 from .errors import NetError, NetShapeError
 from .layer import Layer
 from .sharing import _knows_less, _shared_hints, _shared_shapes, _shared_uses
@@ -16,11 +16,20 @@ if TYPE_CHECKING:
 
 
 def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) -> tuple:
+    """Shapes of every port to a fixed point (`_sweep`). A conflict that one given array of
+    one layer causes, wherever it surfaces, is that array's error (`blame_net_array`)."""
+    try:
+        return _sweep(net, net._given, graph_shapes, array_error, hints)
+    except NetError as exc:
+        infer = lambda given: _sweep(net, given, graph_shapes, array_error, hints)[0]  # noqa: E731
+        raise blame_net_array(net._given, infer, exc) from None
+
+
+def _sweep(net: NetGraph, given: dict, graph_shapes: dict, array_error, hints: dict) -> tuple:
     """Shapes of every port to a fixed point: every edge, then each layer's rule after the
     edges that touch it, in sweeps alternately along the topological order (shapes flow down a
     whole chain in one sweep) and against it (up a whole chain), until nothing changes.
     The uses of a shared array are one array: what one use knows of its shape, all know."""
-    given = net._given
     shapes: dict = {(None, p): graph_shapes.get(p) for p in net._inputs}
     for p in net._outputs:
         shapes[(None, "out", p)] = graph_shapes.get(p)
