@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from . import shapes as S
 from ._array_blame import arrays_refuse, blame_net_array
 from .errors import NetError, NetShapeError
-from .layer import Layer
-from .sharing import _knows_less, _shared_hints, _shared_shapes, _shared_uses
+from .layer import Layer, _slots
+from .sharing import _knows_less, _shared_hints, _shared_names, _shared_shapes, _shared_uses
 
 if TYPE_CHECKING:
     from .containers import NetGraph
@@ -21,8 +21,30 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
     try:
         return _sweep(net, net._given, graph_shapes, array_error, hints)
     except NetError as exc:
-        infer = lambda given: _sweep(net, given, graph_shapes, array_error, hints)[0]  # noqa: E731
-        raise blame_net_array(net._given, infer, exc) from None
+
+        def infer(given: dict, shared: dict) -> tuple:  # the layers and shared array shapes
+            trial = object.__new__(type(net))
+            for slot in _slots(type(net)):
+                if hasattr(net, slot):
+                    object.__setattr__(trial, slot, getattr(net, slot))
+            object.__setattr__(trial, "_shared", shared)
+            unset = {n for n, v in net._shared.items() if v is not None and shared[n] is None}
+            given = {k: _without_values(layer, unset) for k, layer in given.items()}
+            layers = _sweep(trial, given, graph_shapes, array_error, hints)[0]
+            return layers, _shared_shapes(trial, layers, hints, strict=False)
+
+        raise blame_net_array(net._given, net._shared, infer, exc) from None
+
+
+def _without_values(layer: Layer, names: set) -> Layer:
+    """A given layer re-inferred without the values of the shared arrays `names` (it holds
+    the shapes it was built with, values and all)."""
+    if not names & _shared_names(layer):
+        return layer
+    inner = getattr(layer, "_given", None)
+    if inner is None:
+        return layer._replace()
+    return layer._rebuild(given={k: _without_values(v, names) for k, v in inner.items()})
 
 
 def _sweep(net: NetGraph, given: dict, graph_shapes: dict, array_error, hints: dict) -> tuple:

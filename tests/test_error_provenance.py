@@ -529,3 +529,16 @@ def test_two_given_arrays_that_could_each_be_wrong_keep_the_conflict():
     assert 'array "' not in message
     fixed = ng.ConvolutionLayer(4, 3, Weights=np.zeros((4, 1, 3, 3)), Input=(1, 8, 8))
     raises(ng.NetShapeError, lambda: ng.NetChain([fixed, "Ramp", _conv_in5()]), *CONV_IN5)
+
+
+def test_a_shared_array_behind_a_conflict_in_a_container_is_named():
+    # the block's convolution Weights become a shared array of the block, given for 5 input
+    # channels; the stem gives 4 through a Ramp, so the shared array is the one to blame
+    block = ng.NetInsertSharedArrays(ng.NetChain({"r": "Tanh", "c": _conv_in5()}))
+    message = raises(
+        ng.NetShapeError,
+        lambda: ng.NetChain([_conv4(), "Ramp", block]),
+        "shared array 'c/Weights': expected (2, 4, 3, 3)",
+        CONV_IN5[1],
+    )
+    assert "ElementwiseLayer" not in message
