@@ -4,12 +4,15 @@ given (8, 3, 3, 3)'), and a layer that cannot take a shape because of its arrays
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
 from . import shapes as S
 from .errors import NetError, NetShapeError
+from .values import NetSharedArray
 
 
 def blame_array(cls: type, exc: NetError, parts: tuple, suspects: list) -> NetError:
@@ -74,3 +77,101 @@ def _conflicts(a: Any, b: Any) -> bool:
     except S.ShapeConflict:
         return True
     return False
+
+
+# ---------------------------------------------------------- a given array behind a net's conflict
+
+_BLAMING: ContextVar[bool] = ContextVar("netgraph_blaming_net_array", default=False)
+
+
+def blame_net_array(given: dict, shared: dict, infer: Callable, exc: NetError) -> NetError:
+    """`exc` (a container's inference over its layers as `given`, with its shared array values
+    `shared`, failing) restated as the one given array, in any layer at any depth, or shared
+    array without which inference succeeds: its layer's path, its name, the shape the rest of
+    the net gives it and the shape given ('in layer 2: ConvolutionLayer: array "Weights":
+    expected (2, 4, 3, 3), given (2, 5, 3, 3) ...'), wherever the conflict surfaced (a Ramp
+    between two convolutions). `exc` itself when no single array is to blame.
+    `infer(given, shared)` gives the inferred layers and shared array shapes, or raises. Runs
+    only on this error path, with group testing: when unsetting a set of arrays leaves a
+    conflict, unsetting any part of it does too, so a whole half clears at once (about
+    2 log2(n) inferences for one culprit)."""
+    if _BLAMING.get() or 'array "' in str(exc):
+        return exc  # inside another blame's trial, or already about an array
+    token = _BLAMING.set(True)
+    try:
+        suspects = list(_given_arrays(given))
+        suspects += [((NetSharedArray(n),), v) for n, v in shared.items() if v is not None]
+        found: list = []
+        _culprits(given, shared, infer, suspects, found)
+    finally:
+        _BLAMING.reset(token)
+    if len(found) != 1:
+        return exc
+    (path, value), (layers, known) = found[0]
+    if isinstance(path[0], NetSharedArray):
+        name, expected = f"shared array {path[0].name!r}", known.get(path[0].name)
+    else:
+        node = layers[path[0]]
+        for key in path[1:-1]:
+            node = node._layers[key]
+        where = "".join(f"in layer {k!r}: " for k in path[:-1])
+        name, expected = (
+            f'{where}{type(node).__name__}: array "{path[-1]}"',
+            node.array_shape(path[-1]),
+        )
+    if expected is None or not _conflicts(expected, value.shape):
+        return exc
+    return type(exc)(
+        f"{name}: expected {S.fmt(expected)}, given {S.fmt(value.shape)} (the shape the rest "
+        "of the net gives it)."
+    )
+
+
+def _culprits(given: dict, shared: dict, infer: Callable, suspects: list, found: list) -> None:
+    """Into `found`, up to two (suspect, what `infer` gave) whose single unsetting clears the
+    conflict, halving `suspects` while unsetting a half clears it."""
+    if not suspects or len(found) > 1:
+        return
+    paths = [path for path, _ in suspects]
+    names = {p[0].name: None for p in paths if isinstance(p[0], NetSharedArray)}
+    try:
+        inferred = infer(
+            _unset(given, [p for p in paths if not isinstance(p[0], NetSharedArray)]),
+            {**shared, **names},
+        )
+    except (NetError, ValueError, TypeError):
+        return  # the conflict stays without all of them: none of them alone is to blame
+    if len(suspects) == 1:
+        found.append((suspects[0], inferred))
+        return
+    half = len(suspects) // 2
+    _culprits(given, shared, infer, suspects[:half], found)
+    _culprits(given, shared, infer, suspects[half:], found)
+
+
+def _given_arrays(given: dict, path: tuple = ()):
+    """(path to the array, value) of every array given as a value in the layers `given`,
+    nested containers included (a shared array's value is held by the container)."""
+    for key, layer in given.items():
+        inner = getattr(layer, "_given", None)
+        if inner is not None:
+            yield from _given_arrays(inner, (*path, key))
+            continue
+        for name, value in layer._arrays.items():
+            if isinstance(value, np.ndarray):
+                yield (*path, key, name), value
+
+
+def _unset(given: dict, paths: list) -> dict:
+    """The layers `given` with the arrays at `paths` (as `_given_arrays` gives them) unset."""
+    by_key: dict = {}
+    for path in paths:
+        by_key.setdefault(path[0], []).append(path[1:])
+    out = dict(given)
+    for key, rests in by_key.items():
+        layer = given[key]
+        if getattr(layer, "_given", None) is not None:
+            out[key] = layer._rebuild(given=_unset(layer._given, rests))
+        else:
+            out[key] = layer._replace(arrays={rest[0]: None for rest in rests})
+    return out

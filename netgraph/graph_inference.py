@@ -6,21 +6,52 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from . import shapes as S
-from ._array_blame import arrays_refuse
+from ._array_blame import arrays_refuse, blame_net_array
 from .errors import NetError, NetShapeError
-from .layer import Layer
-from .sharing import _knows_less, _shared_hints, _shared_shapes, _shared_uses
+from .layer import Layer, _slots
+from .sharing import _knows_less, _shared_hints, _shared_names, _shared_shapes, _shared_uses
 
 if TYPE_CHECKING:
     from .containers import NetGraph
 
 
 def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) -> tuple:
+    """Shapes of every port to a fixed point (`_sweep`). A conflict that one given array of
+    one layer causes, wherever it surfaces, is that array's error (`blame_net_array`)."""
+    try:
+        return _sweep(net, net._given, graph_shapes, array_error, hints)
+    except NetError as exc:
+
+        def infer(given: dict, shared: dict) -> tuple:  # the layers and shared array shapes
+            trial = object.__new__(type(net))
+            for slot in _slots(type(net)):
+                if hasattr(net, slot):
+                    object.__setattr__(trial, slot, getattr(net, slot))
+            object.__setattr__(trial, "_shared", shared)
+            unset = {n for n, v in net._shared.items() if v is not None and shared[n] is None}
+            given = {k: _without_values(layer, unset) for k, layer in given.items()}
+            layers = _sweep(trial, given, graph_shapes, array_error, hints)[0]
+            return layers, _shared_shapes(trial, layers, hints, strict=False)
+
+        raise blame_net_array(net._given, net._shared, infer, exc) from None
+
+
+def _without_values(layer: Layer, names: set) -> Layer:
+    """A given layer re-inferred without the values of the shared arrays `names` (it holds
+    the shapes it was built with, values and all)."""
+    if not names & _shared_names(layer):
+        return layer
+    inner = getattr(layer, "_given", None)
+    if inner is None:
+        return layer._replace()
+    return layer._rebuild(given={k: _without_values(v, names) for k, v in inner.items()})
+
+
+def _sweep(net: NetGraph, given: dict, graph_shapes: dict, array_error, hints: dict) -> tuple:
     """Shapes of every port to a fixed point: every edge, then each layer's rule after the
     edges that touch it, in sweeps alternately along the topological order (shapes flow down a
     whole chain in one sweep) and against it (up a whole chain), until nothing changes.
     The uses of a shared array are one array: what one use knows of its shape, all know."""
-    given = net._given
     shapes: dict = {(None, p): graph_shapes.get(p) for p in net._inputs}
     for p in net._outputs:
         shapes[(None, "out", p)] = graph_shapes.get(p)

@@ -437,3 +437,108 @@ def test_training_examples_missing_their_channel_axis_get_the_channel_hint():
         "(1, 8, 8)",
         "channel dimension seems to be missing (add an axis of size 1)",
     )
+
+
+# ------------------------------- a given array behind a conflict met while building a container
+
+
+def _conv4():  # 4 output channels from its options
+    return ng.ConvolutionLayer(4, 3, Input=(1, 8, 8))
+
+
+def _conv_in5():  # Weights given for 5 input channels (2 outputs, 3x3 kernel)
+    return ng.ConvolutionLayer(2, 3, Weights=np.zeros((2, 5, 3, 3), np.float32))
+
+
+# after 4 channels the Weights of a 2-output 3x3 convolution are (2, 4, 3, 3)
+CONV_IN5 = ['ConvolutionLayer: array "Weights": expected (2, 4, 3, 3)', "given (2, 5, 3, 3)"]
+
+
+@pytest.mark.parametrize(
+    "build, where",
+    [
+        (lambda: ng.NetChain([_conv4(), ng.ElementwiseLayer("Ramp"), _conv_in5()]), "layer 2"),
+        (lambda: ng.NetAppend(ng.NetChain([_conv4(), "Ramp"]), _conv_in5()), "layer 2"),
+        (
+            lambda: ng.NetJoin(ng.NetChain([_conv4(), "Ramp"]), ng.NetChain(["Tanh", _conv_in5()])),
+            "layer 3",
+        ),
+        (lambda: ng.NetInsert(ng.NetChain([_conv4(), "Ramp", "Tanh"]), _conv_in5(), 2), "layer 2"),
+        (
+            lambda: ng.NetGraph(
+                {"a": _conv4(), "r": "Ramp", "b": _conv_in5()}, [("a", "r"), ("r", "b")]
+            ),
+            "layer 'b'",
+        ),
+        (
+            lambda: ng.NetChain(
+                [ng.NetChain([_conv4(), "Ramp"]), ng.NetChain(["Ramp", _conv_in5()])]
+            ),
+            "layer 1: in layer 1",
+        ),
+        (
+            lambda: ng.NetChain(
+                {
+                    "stem": ng.NetChain([_conv4(), "Ramp"]),
+                    "head": ng.NetGraph({"r": "Tanh", "c": _conv_in5()}, [("r", "c")]),
+                }
+            ),
+            "layer 'head': in layer 'c'",
+        ),
+    ],
+)
+def test_a_given_array_behind_a_conflict_in_a_container_is_named_not_the_layer_between(
+    build, where
+):
+    message = raises(ng.NetShapeError, build, f"in {where}: " + CONV_IN5[0], CONV_IN5[1])
+    assert "ElementwiseLayer" not in message  # the Ramp or Tanh in between is not to blame
+
+
+def test_a_given_scaling_behind_a_conflict_is_named_unless_biases_could_be_to_blame():
+    # 4 channels through a Ramp into a BN whose Scaling has 3: Scaling, expected (4,)
+    three = np.ones(3, np.float32)
+    build = lambda **arrays: ng.NetChain(  # noqa: E731
+        [_conv4(), "Ramp", ng.BatchNormalizationLayer(**arrays)]
+    )
+    raises(
+        ng.NetShapeError,
+        lambda: build(Scaling=three),
+        'in layer 2: BatchNormalizationLayer: array "Scaling": expected (4,), given (3,)',
+    )
+    graph = lambda: ng.NetGraph(  # noqa: E731
+        {"c": _conv4(), "r": "Ramp", "bn": ng.BatchNormalizationLayer(Biases=three)},
+        [("c", "r"), ("r", "bn")],
+    )
+    raises(ng.NetShapeError, graph, "in layer 'bn'", '"Biases": expected (4,), given (3,)')
+    # Scaling and Biases both of length 3: neither alone is the cause, the conflict is kept
+    message = raises(
+        ng.NetShapeError, lambda: build(Scaling=three, Biases=three), "ElementwiseLayer"
+    )
+    assert 'array "' not in message and "expected (4,)" not in message
+
+
+def test_two_given_arrays_that_could_each_be_wrong_keep_the_conflict():
+    # the first conv's 4 output channels come from its Weights alone: either Weights could be
+    # the wrong one, so neither is named; with its channel count an option, the second is
+    first = ng.ConvolutionLayer(KernelSize=3, Weights=np.zeros((4, 1, 3, 3)), Input=(1, 8, 8))
+    message = raises(
+        ng.NetShapeError,
+        lambda: ng.NetChain([first, "Ramp", _conv_in5()]),
+        '"Output" (5, ?, ?) feeds layer 2',
+    )
+    assert 'array "' not in message
+    fixed = ng.ConvolutionLayer(4, 3, Weights=np.zeros((4, 1, 3, 3)), Input=(1, 8, 8))
+    raises(ng.NetShapeError, lambda: ng.NetChain([fixed, "Ramp", _conv_in5()]), *CONV_IN5)
+
+
+def test_a_shared_array_behind_a_conflict_in_a_container_is_named():
+    # the block's convolution Weights become a shared array of the block, given for 5 input
+    # channels; the stem gives 4 through a Ramp, so the shared array is the one to blame
+    block = ng.NetInsertSharedArrays(ng.NetChain({"r": "Tanh", "c": _conv_in5()}))
+    message = raises(
+        ng.NetShapeError,
+        lambda: ng.NetChain([_conv4(), "Ramp", block]),
+        "shared array 'c/Weights': expected (2, 4, 3, 3)",
+        CONV_IN5[1],
+    )
+    assert "ElementwiseLayer" not in message
