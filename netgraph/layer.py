@@ -27,15 +27,16 @@ from ._layer_options import (
     LayerOptions,
     Port,
     _check_lrm,
+    _option_error,
     as_array_value,
     freeze,
 )
-from ._layer_value import LayerValue
+from ._layer_value import LayerValue, _same_arrays, _shown, _slots
 from .decoders import check_decoders, decoder_note
 from .errors import NetArrayError, NetError, NetShapeError
 from .values import NetSharedArray
 
-__all__ = [  # names other modules import from here; some live in _layer_options
+__all__ = [  # every name this module held before _layer_options/_layer_value were split off
     "LAYER_TYPES",
     "ArraySpec",
     "Context",
@@ -43,6 +44,10 @@ __all__ = [  # names other modules import from here; some live in _layer_options
     "LayerOptions",
     "Port",
     "_check_lrm",
+    "_option_error",
+    "_same_arrays",
+    "_shown",
+    "_slots",
     "as_array_value",
     "check_positive_dims",
     "freeze",
