@@ -5,143 +5,58 @@ CamelCase names and snake_case aliases); its arrays in a separate mapping of rea
 its port and array shapes come from `infer`, a monotone rule run to a fixed point. Compute never
 stores anything on the layer: `forward` returns the outputs, a cache for `backward`, and state
 updates (BatchNormalization's moving statistics) that the training loop applies.
+
+The options model and the split of a constructor's arguments live in `_layer_options`, the
+value protocol (equality, hashing, copies, pickles, repr) in `_layer_value`; this module builds
+and re-infers values and states the contract.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.alias_generators import to_pascal, to_snake
+from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
 from ._array_blame import blame_array
-from .decoders import NetDecoder, check_decoders, decoder_note, split_port_options
-from .errors import NetArrayError, NetError, NetOptionError, NetShapeError, did_you_mean
-from .values import Automatic, NetSharedArray, NumericArray
+from ._layer_options import (
+    ArraySpec,
+    Context,
+    LayerArguments,
+    LayerOptions,
+    Port,
+    _check_lrm,
+    _option_error,
+    as_array_value,
+    freeze,
+)
+from ._layer_value import LayerValue, _same_arrays, _shown, _slots
+from .decoders import check_decoders, decoder_note
+from .errors import NetArrayError, NetError, NetShapeError
+from .values import NetSharedArray
+
+__all__ = [  # every name this module held before _layer_options/_layer_value were split off
+    "LAYER_TYPES",
+    "ArraySpec",
+    "Context",
+    "Layer",
+    "LayerOptions",
+    "Port",
+    "_check_lrm",
+    "_option_error",
+    "_same_arrays",
+    "_shown",
+    "_slots",
+    "as_array_value",
+    "check_positive_dims",
+    "freeze",
+]
 
 LAYER_TYPES: dict[str, type[Layer]] = {}  # the closed registry Import resolves names with
 
 
-class LayerOptions(BaseModel):
-    """Base of every layer's options: frozen, strict, finite, unknown names rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_pascal,
-        populate_by_name=True,
-        frozen=True,
-        extra="forbid",
-        allow_inf_nan=False,
-        strict=True,
-    )
-
-
-@dataclass(frozen=True)
-class Port:
-    """A declared port. `dtype` "Integer" marks class-index ports. Layers taking several inputs
-    declare numbered ports Input1..InputN (see `variadic_inputs`), never a list-valued port."""
-
-    name: str
-    dtype: str = "Real"
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    """A declared array: "learned" arrays get gradients; "state" arrays (moving statistics) not.
-
-    `init` names the NetInitialize rule: "weights" (random, by Method), "zeros" or "ones".
-    State arrays are never shared and their learning-rate multiplier is pinned at 0.
-    """
-
-    name: str
-    kind: str = "learned"
-    init: str = "weights"
-
-    @property
-    def shareable(self) -> bool:
-        return self.kind == "learned"
-
-
-@dataclass
-class Context:
-    """How one evaluation runs: mode, randomness, precision, whether inside NetTrain."""
-
-    mode: str = "Test"
-    dtype: Any = np.float32
-    rng: np.random.Generator | None = None
-    training: bool = False
-    need_grad: bool = False
-    extra: dict = field(default_factory=dict)
-    input_grads: bool = True  # False in backward when no input of the layer needs a gradient
-
-
-def _option_error(layer_name: str, exc: ValidationError, valid: list[str]) -> NetOptionError:
-    lines = []
-    for err in exc.errors():
-        loc = err["loc"][0] if err["loc"] else "?"
-        name = to_pascal(str(loc)) if "_" in str(loc) or str(loc).islower() else loc
-        if err["type"] == "extra_forbidden":
-            lines.append(f'unknown option "{loc}".{did_you_mean(loc, valid)}')
-        elif err["type"] == "missing":
-            lines.append(f'option "{name}" is required')
-        else:
-            msg = err["msg"].replace("Input should be", "should be").replace("Value error, ", "")
-            lines.append(f'option "{name}" {msg}, got {err.get("input")!r}')
-    text = "; ".join(lines)
-    return NetOptionError(f"{layer_name}: {text}" + ("" if text.endswith(("?", ".")) else "."))
-
-
-def as_array_value(value: Any, owner: str, name: str, shareable: bool = True) -> Any:
-    """A user's array value as stored: None (unset), NetSharedArray, or a read-only ndarray.
-
-    Lists and most arrays become float32; a NumericArray keeps Real64 if it says so.
-    """
-    if value is None or value is Automatic:
-        return None
-    if isinstance(value, NetSharedArray):
-        if not shareable:
-            raise NetArrayError(
-                f'{owner}: array "{name}" cannot be a NetSharedArray: moving statistics are '
-                'never shared (share "Scaling" and "Biases" instead).'
-            )
-        return value
-    dtype = np.float32
-    if isinstance(value, NumericArray):
-        dtype = np.float64 if value.type == "Real64" else np.float32
-        value = np.asarray(value)
-    try:
-        given = np.asarray(value)  # its own dtype first: None or "a" must not become NaN
-        if given.dtype.kind not in "biuf":
-            raise TypeError
-        with np.errstate(over="ignore", invalid="ignore"):
-            arr = np.array(given, dtype=dtype, copy=True)
-    except (TypeError, ValueError):
-        raise NetArrayError(
-            f'{owner}: array "{name}" must be numeric, got {type(value).__name__} {value!r:.60}.'
-        ) from None
-    if arr.size == 0:
-        raise NetArrayError(
-            f'{owner}: array "{name}" is empty (shape {arr.shape}); every dimension of an array '
-            "must be at least 1."
-        )
-    if not np.all(np.isfinite(arr)):
-        raise NetArrayError(
-            f'{owner}: array "{name}" contains NaN or infinite values (or values too large for '
-            f"{np.dtype(dtype).name})."
-        )
-    arr.setflags(write=False)
-    return arr
-
-
-def freeze(arr: np.ndarray) -> np.ndarray:
-    """A read-only array (no copy when it is already private to the net)."""
-    arr.setflags(write=False)
-    return arr
-
-
-class Layer:
+class Layer(LayerArguments, LayerValue):
     """Base of every layer and container. Subclasses declare their options, ports and arrays.
 
     Subclass contract:
@@ -198,75 +113,6 @@ class Layer:
             raise blame_array(type(self), exc, parts, list(arrays)) from None
         for slot in Layer.__slots__:
             object.__setattr__(self, slot, getattr(built, slot))
-
-    def _take_decoders(self, kwargs: dict) -> tuple[dict, dict]:
-        """NetDecoders given as port options: (kwargs with each replaced by the shape it
-        fixes, {output port: decoder})."""
-        if not any(isinstance(v, NetDecoder) for v in kwargs.values()):
-            return kwargs, {}
-        names = {n: n for n in self._port_names()} | {to_snake(n): n for n in self._port_names()}
-        given = {names.get(k, k): v for k, v in kwargs.items() if isinstance(v, NetDecoder)}
-        outputs = [p.name for p in type(self).output_ports]
-        _, decoders = split_port_options(given, type(self).__name__, outputs)
-        rest = {k: v for k, v in kwargs.items() if not isinstance(v, NetDecoder)}
-        rest.update({port: dec.port_shape for port, dec in decoders.items()})
-        return rest, decoders
-
-    @classmethod
-    def _port_names(cls) -> list[str]:
-        return [p.name for p in cls.input_ports + cls.output_ports]
-
-    def _split_arguments(self, args: tuple, kwargs: dict):
-        cls = type(self)
-        if len(args) > len(cls.positional):
-            raise NetOptionError(
-                f"{cls.__name__}: takes at most {len(cls.positional)} positional arguments "
-                f"({', '.join(to_pascal(p) for p in cls.positional) or 'none'}), got {len(args)}."
-            )
-        options = {to_pascal(name): value for name, value in zip(cls.positional, args)}
-        ports = {n: n for n in self._port_names()} | {to_snake(n): n for n in self._port_names()}
-        array_names = {s.name: s for s in cls.array_specs} | {
-            to_snake(s.name): s for s in cls.array_specs
-        }
-        arrays = {s.name: None for s in cls.array_specs}
-        shapes: dict[str, Any] = {}
-        lrm = Automatic
-        for key, value in kwargs.items():
-            if key in ports:
-                try:
-                    shapes[ports[key]] = S.parse(value, f'{cls.__name__} port "{ports[key]}"')
-                except ValueError as exc:
-                    raise NetShapeError(str(exc) + ".") from None
-            elif key in array_names:
-                spec = array_names[key]
-                arrays[spec.name] = as_array_value(value, cls.__name__, spec.name, spec.shareable)
-            elif key in ("LearningRateMultipliers", "learning_rate_multipliers"):
-                lrm = _check_lrm(value, cls.__name__)
-                if isinstance(lrm, (dict, list)):  # rules for this layer's arrays
-                    from .training.multipliers import leaf_rules
-
-                    lrm = leaf_rules(cls, lrm)
-            else:
-                options[key] = value
-        return options, arrays, shapes, lrm
-
-    @classmethod
-    def _validate_options(cls, options: dict) -> LayerOptions:
-        try:
-            return cls.Options(**options)
-        except ValidationError as exc:
-            raise _option_error(cls.__name__, exc, cls.option_names()) from None
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """Every keyword a constructor accepts, in Wolfram spelling."""
-        opts = [f.alias or to_pascal(n) for n, f in cls.Options.model_fields.items()]
-        return (
-            opts
-            + cls._port_names()
-            + [s.name for s in cls.array_specs]
-            + ["LearningRateMultipliers"]
-        )
 
     @classmethod
     def _make(
@@ -485,81 +331,6 @@ class Layer:
     def array_shape(self, name: str) -> Any:
         return self._shapes.get(name)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        fields = type(self).Options.model_fields
-        if name in fields:
-            return getattr(self._options, name)
-        snake = to_snake(name)
-        if snake in fields:
-            return getattr(self._options, snake)
-        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise NetError(
-            f"{type(self).__name__} is an immutable value; use NetReplacePart to change it."
-        )
-
-    def __delattr__(self, name: str) -> None:
-        raise NetError(
-            f"{type(self).__name__} is an immutable value; use NetReplacePart to change it."
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if type(self) is not type(other):
-            return NotImplemented
-        if self._options != other._options or self._lrm != other._lrm:
-            return False
-        if self._decoders != other._decoders:
-            return False
-        if self.input_shapes != other.input_shapes or self.output_shapes != other.output_shapes:
-            return False
-        # the values of shared arrays a lone layer holds (inside a container, the container does)
-        shared = [
-            {k: v for k, v in d.items() if v is not None} for d in (self._shared, other._shared)
-        ]
-        return _same_arrays(self._arrays, other._arrays) and _same_arrays(*shared)
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self._options))
-
-    # A net is a value: a copy is the net itself, and a pickle rebuilds an equal net (arrays
-    # bit-exact, shared arrays still shared; the cache is left out and refilled on demand).
-
-    def __copy__(self) -> Layer:
-        return self
-
-    def __deepcopy__(self, memo: dict) -> Layer:
-        return self
-
-    def __getstate__(self) -> dict:
-        return {s: getattr(self, s) for s in _slots(type(self)) if s != "_cache"}
-
-    def __setstate__(self, state: dict) -> None:
-        slots = _slots(type(self))
-        for name, value in state.items():
-            if name in slots:
-                object.__setattr__(self, name, value)
-        object.__setattr__(self, "_cache", {})
-        for value in (*self._arrays.values(), *self._shared.values()):
-            if isinstance(value, np.ndarray):
-                value.setflags(write=False)  # unpickled arrays come back writable
-
-    def __repr__(self) -> str:
-        parts = [f"{k}={v!r}" for k, v in self.options.items() if _shown(type(self), k, v)]
-        for p in self.input_ports:
-            if self._shapes.get(p.name) is not None:
-                parts.append(f"{p.name}={S.fmt(self._shapes[p.name])}")
-        parts += [f"{p}={d!r}" for p, d in self._decoders.items()]
-        state = "" if self.is_initialized() else " <uninitialized>"
-        return f"{type(self).__name__}({', '.join(parts)}){state}"
-
-    def _repr_html_(self) -> str:
-        from .information import Information
-
-        return Information(self)._repr_html_()
-
     def is_initialized(self) -> bool:
         return all(v is not None for v in self._array_values().values())
 
@@ -594,46 +365,3 @@ def check_positive_dims(net: Layer, shapes: dict) -> None:
                 f'{type(net).__name__}: port "{port}" cannot take examples of shape '
                 f"{S.fmt(shape)}: every dimension must be at least 1."
             )
-
-
-def _slots(cls: type) -> tuple[str, ...]:
-    """Every slot a Layer class has (Layer's and its containers')."""
-    return tuple(s for c in cls.__mro__ for s in c.__dict__.get("__slots__", ()))
-
-
-def _shown(cls, key: str, value: Any) -> bool:
-    f = {(fi.alias or to_pascal(n)): fi for n, fi in cls.Options.model_fields.items()}.get(key)
-    return f is None or value != f.default or key in (to_pascal(p) for p in cls.positional)
-
-
-def _same_arrays(a: dict, b: dict) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for k, x in a.items():
-        y = b[k]
-        if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
-            if x.dtype != y.dtype or not np.array_equal(x, y):
-                return False
-        elif x != y:
-            return False
-    return True
-
-
-def _check_lrm(value: Any, owner: str) -> Any:
-    """A layer's LearningRateMultipliers option: Automatic, None, or a finite number."""
-    if value is Automatic or value is None:
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        if isinstance(value, dict) or (
-            isinstance(value, list) and all(isinstance(r, tuple) and len(r) == 2 for r in value)
-        ):
-            return value  # rules; containers check their keys once their layers are known
-        raise NetOptionError(
-            f'{owner}: option "LearningRateMultipliers" should be a number, None, Automatic, '
-            f"a dict {{key: multiplier}} or a list of (key, multiplier) pairs, got {value!r}."
-        )
-    if not np.isfinite(value):
-        raise NetOptionError(
-            f'{owner}: option "LearningRateMultipliers" must be finite, got {value!r}.'
-        )
-    return float(value)

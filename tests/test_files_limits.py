@@ -15,7 +15,7 @@ import pytest
 
 import netgraph as ng
 from netgraph import _safefile as sf
-from netgraph import files
+from netgraph import _safefile_format, files
 from netgraph._limits import json_items, json_items_problem
 
 LIMIT = 64  # docs: containers and option values nest at most 64 levels in a net file
@@ -121,7 +121,7 @@ def test_a_header_the_reader_would_refuse_is_not_written(tmp_path):
 
 
 def test_the_header_length_limit_holds_for_writing_and_reading(tmp_path, monkeypatch):
-    monkeypatch.setattr(sf, "MAX_HEADER_BYTES", 1000)
+    monkeypatch.setattr(_safefile_format, "MAX_HEADER_BYTES", 1000)  # where both read it
     path = tmp_path / "t.safetensors"
     sf.write_tensors(path, {"w": np.ones(2)}, {"m": "x" * 500})
     assert sf.read_tensors(path)[1]["m"] == "x" * 500

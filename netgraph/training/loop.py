@@ -9,154 +9,29 @@ its moving arrays. The objective is the mean over the batch of each example's lo
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import numpy as np
-from pydantic.alias_generators import to_snake
 
-from netgraph._data_checks import channel_hint, check_array_range
-from netgraph.errors import NetDataError, NetError, NetOptionError, NetTrainError, did_you_mean
-from netgraph.evaluation import all_finite, cast_data, check_device, precision_dtype
+from netgraph._data_checks import check_array_range
+from netgraph.errors import NetError, NetTrainError
+from netgraph.evaluation import all_finite, cast_data, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize, _seed_words
 from netgraph.layer import Context, Layer
-from netgraph.values import All, Automatic, NetSharedArray, Scaled
+from netgraph.values import All, Automatic, Scaled
 
 from . import attach, multipliers
 from . import data as D
-from .measurements import Meter, criterion_increases, measure
+from .fitting import _check_fits, _in_graph, _specialize, _user_located, _user_path
+from .measurements import Meter, measure
 from .optimizers import FlatArrays, Optimizer, parse_method
-from .progress import progress_function, reporter
+from .options import AUTOMATIC_SECONDS as AUTOMATIC_SECONDS  # re-exported: session imports it
+from .options import DEFAULT_SEED, parse_options, stopping_rule
+from .options import OPTIONS as OPTIONS  # re-exported: NetTrain's options lived here
 from .results import check_properties
 
-OPTIONS = {
-    "BatchSize": 64,
-    "MaxTrainingRounds": Automatic,
-    "Method": Automatic,
-    "LearningRate": Automatic,
-    "LearningRateMultipliers": Automatic,
-    "LossFunction": Automatic,
-    "ValidationSet": None,
-    "RandomSeeding": Automatic,
-    "TrainingProgressReporting": Automatic,
-    "TrainingProgressFunction": None,
-    "TrainingProgressMeasurements": Automatic,
-    "TrainingStoppingCriterion": None,
-    "TimeGoal": Automatic,
-    "TrainingProgressCheckpointing": None,
-    "ResumeFrom": None,
-    "TargetDevice": "CPU",
-    "WorkingPrecision": "Real32",
-}
-DEFAULT_SEED = 1234  # RandomSeeding Automatic: deterministic, like NetInitialize
-AUTOMATIC_SECONDS = 20.0  # MaxTrainingRounds Automatic: about this long, 10..10000 rounds
-
-
-def parse_options(options: dict) -> dict:
-    snake = {to_snake(k): k for k in OPTIONS}
-    opts = dict(OPTIONS)
-    for key, value in options.items():
-        name = snake.get(key, key)
-        if name not in OPTIONS:
-            raise NetOptionError(f"NetTrain: unknown option {key!r}." + did_you_mean(key, OPTIONS))
-        opts[name] = value
-    check_device(opts["TargetDevice"])
-    precision_dtype(opts["WorkingPrecision"])
-    for name in ("MaxTrainingRounds",):
-        v = opts[name]
-        if v is not Automatic and (
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1
-        ):
-            raise NetOptionError(
-                f"The value of {name} -> {v!r} should be a positive machine-sized integer."
-            )
-    goal = opts["TimeGoal"]
-    if goal is not Automatic and (
-        isinstance(goal, bool)
-        or not isinstance(goal, (int, float))
-        or not goal > 0
-        or not math.isfinite(goal)
-    ):
-        raise NetOptionError(f"TimeGoal should be a positive number of seconds, got {goal!r}.")
-    seed = opts["RandomSeeding"]
-    if seed is not Automatic and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer, str))
-    ):
-        raise NetOptionError(
-            f"RandomSeeding should be an integer, a string or Automatic, got {seed!r}."
-        )
-    progress_function(opts["TrainingProgressFunction"])  # raises NetOptionError when malformed
-    if opts["TrainingProgressCheckpointing"] is not None:
-        from .checkpoints import _location
-
-        _location(opts["TrainingProgressCheckpointing"])  # raises NetOptionError when malformed
-    resume = opts["ResumeFrom"]
-    if resume is not None and not isinstance(resume, (str, os.PathLike)):
-        raise NetOptionError(f"ResumeFrom should be a checkpoint file path, got {resume!r}.")
-    reporter(opts["TrainingProgressReporting"])  # raises NetOptionError when malformed
-    return opts
-
-
-def _is_amount(v: Any) -> bool:
-    return (
-        not isinstance(v, bool)
-        and isinstance(v, (int, float, np.number))
-        and math.isfinite(v)
-        and v >= 0
-    )
-
-
-def stopping_rule(option: Any, meter: Meter | None = None) -> dict | None:
-    """TrainingStoppingCriterion as {"Criterion", "Patience", "InitialPatience", "Improvement"};
-    the criterion is "Loss" or a key of the run's TrainingProgressMeasurements."""
-    if option is None:
-        return None
-    if option is Automatic:
-        option = {}
-    if isinstance(option, str):
-        option = {"Criterion": option}
-    if not isinstance(option, dict):
-        raise NetOptionError(
-            'TrainingStoppingCriterion should be None, "Loss", a measurement key or a dict with '
-            f'"Criterion", "Patience", "InitialPatience", "Improvement", got {option!r}.'
-        )
-    rule = {
-        "Criterion": "Loss",
-        "Patience": 0,
-        "InitialPatience": 0,
-        "Improvement": ("AbsoluteChange", 0.0),
-    }
-    for k, v in option.items():
-        if k not in rule:
-            raise NetOptionError(
-                f"TrainingStoppingCriterion has no key {k!r}." + did_you_mean(k, rule)
-            )
-        rule[k] = v
-    rule["Increasing"] = criterion_increases(rule["Criterion"], meter)
-    for key in ("Patience", "InitialPatience"):
-        v = rule[key]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise NetOptionError(
-                f'TrainingStoppingCriterion "{key}" should be a whole number of rounds >= 0, '
-                f"got {v!r}."
-            )
-    imp = rule["Improvement"]
-    if _is_amount(imp):
-        imp = ("AbsoluteChange", imp)
-    if not (
-        isinstance(imp, tuple)
-        and len(imp) == 2
-        and isinstance(imp[0], str)
-        and imp[0] in ("AbsoluteChange", "RelativeChange")
-        and _is_amount(imp[1])
-    ):
-        raise NetOptionError(
-            'TrainingStoppingCriterion "Improvement" should be ("AbsoluteChange", v) or '
-            f'("RelativeChange", v) with a finite v >= 0, got {imp!r}.'
-        )
-    rule["Improvement"] = (imp[0], float(imp[1]))
-    return rule
+__all__ = ["NetTrain", "NetTrainError", "Trainer"]
 
 
 class Trainer:
@@ -166,30 +41,11 @@ class Trainer:
     def __init__(self, net: Layer, data: Any, opts: dict):
         self.opts = opts
         self.dtype = precision_dtype(opts["WorkingPrecision"])
-        seed = opts["RandomSeeding"]
-        seed = DEFAULT_SEED if seed is Automatic else seed if isinstance(seed, str) else int(seed)
-        self.seed = seed
-        # any integer (negative ones too) or string, as NetInitialize takes them
-        seeds = np.random.SeedSequence(_seed_words(seed)).spawn(3)
-        self.shuffle_rng = np.random.default_rng(seeds[0])
-        self.layer_rng = np.random.default_rng(seeds[1])
-        split_rng = np.random.default_rng(seeds[2])
-
+        split_rng = self._seed_generators(opts["RandomSeeding"])
         input_ports, target_ports, losses = attach.target_plan(net, opts["LossFunction"])
-        encoders = attach.target_encoders(net, losses)  # labels of ports with a NetDecoder
-        train = D.normalize(data, input_ports, target_ports, "training data", encoders)
-        self.n = D.count_examples(train, "training data")
-        validation = opts["ValidationSet"]
-        if isinstance(validation, Scaled):
-            train, valid = D.split_validation(train, validation.value, split_rng)
-            self.n = D.count_examples(train, "training data")
-        elif validation is not None:
-            valid = D.normalize(validation, input_ports, target_ports, "validation data", encoders)
-            D.count_examples(valid, "validation data")
-        else:
-            valid = None
+        train, valid = self._read_data(net, data, (input_ports, target_ports, losses), split_rng)
         net = _specialize(net, train, input_ports)
-        self.net = NetInitialize(net, RandomSeeding=seed)
+        self.net = NetInitialize(net, RandomSeeding=self.seed)
         check_array_range(self.net._array_values(), self.dtype)
         self.tnet = attach.build(self.net, losses, train, input_ports)
         attach.check_targets(self.tnet, train, "training data")
@@ -208,6 +64,34 @@ class Trainer:
         self.stopping = stopping_rule(opts["TrainingStoppingCriterion"], self.meter)
 
     # ------------------------------------------------------------------ setup
+
+    def _seed_generators(self, seed: Any) -> np.random.Generator:
+        """Set the run's seed and its shuffling and layer generators; return the generator
+        that splits off a Scaled validation set."""
+        seed = DEFAULT_SEED if seed is Automatic else seed if isinstance(seed, str) else int(seed)
+        self.seed = seed
+        # any integer (negative ones too) or string, as NetInitialize takes them
+        seeds = np.random.SeedSequence(_seed_words(seed)).spawn(3)
+        self.shuffle_rng = np.random.default_rng(seeds[0])
+        self.layer_rng = np.random.default_rng(seeds[1])
+        return np.random.default_rng(seeds[2])
+
+    def _read_data(self, net: Layer, data: Any, ports: tuple, split_rng) -> tuple:
+        """(training data, validation data or None) by port; sets the number of examples."""
+        input_ports, target_ports, losses = ports
+        encoders = attach.target_encoders(net, losses)  # labels of ports with a NetDecoder
+        train = D.normalize(data, input_ports, target_ports, "training data", encoders)
+        self.n = D.count_examples(train, "training data")
+        validation = self.opts["ValidationSet"]
+        if isinstance(validation, Scaled):
+            train, valid = D.split_validation(train, validation.value, split_rng)
+            self.n = D.count_examples(train, "training data")
+        elif validation is not None:
+            valid = D.normalize(validation, input_ports, target_ports, "validation data", encoders)
+            D.count_examples(valid, "validation data")
+        else:
+            valid = None
+        return train, valid
 
     def _cast(self, data: dict, what: str) -> dict:
         dtypes = {p.name: p.dtype for p in self.tnet.graph.input_ports}
@@ -242,7 +126,13 @@ class Trainer:
         self.storage = {
             aid: (np.float64 if self.dtype == np.float64 else np.float32) for aid in values
         }
-        self.modes = {}
+        self.modes = self._frozen_batchnorm_modes()
+        if not trainable:
+            _warn_untrainable(self.plan)
+
+    def _frozen_batchnorm_modes(self) -> dict:
+        """Leaf path -> "Test" for each BN layer whose learned arrays all have multiplier 0."""
+        modes = {}
         for step in self.plan.steps:
             learned = [a for n, a in step.arrays.items() if self.plan.array_kinds[a] == "learned"]
             if (
@@ -250,20 +140,8 @@ class Trainer:
                 and learned
                 and all(self.multipliers.get(a, 1.0) == 0 for a in learned)
             ):
-                self.modes[step.path] = "Test"  # frozen for fine-tuning: moving stats kept
-        if not trainable:
-            import warnings
-
-            learned = any(kind == "learned" for kind in self.plan.array_kinds.values())
-            warnings.warn(
-                (
-                    "All trainable parameters have been frozen"
-                    if learned
-                    else "The net has no trainable arrays"
-                )
-                + ": the trained net will equal the given net.",
-                stacklevel=4,
-            )
+                modes[step.path] = "Test"  # frozen for fine-tuning: moving stats kept
+        return modes
 
     def _flat_multipliers(self) -> np.ndarray:
         return self.flat.per_element(
@@ -298,6 +176,15 @@ class Trainer:
         new = np.subtract(self.flat.data, update, out=self.optimizer.scratch)
         if not all_finite(new):
             raise _Diverged("an array became non-finite")
+        new_states = self._checked_states(states)
+        self.flat.data[...] = new
+        for aid, value in new_states:
+            self.values[aid][...] = value
+        return loss
+
+    def _checked_states(self, states: list) -> list:
+        """The state updates (moving statistics) as (array id, value in the working precision),
+        each checked finite."""
         new_states = []
         for step, state in states:
             for name, value in state.items():
@@ -305,10 +192,7 @@ class Trainer:
                 if not all_finite(value):
                     raise _Diverged(f"{name} of {_user_path(step.path)} became non-finite")
                 new_states.append((step.arrays[name], value))
-        self.flat.data[...] = new
-        for aid, value in new_states:
-            self.values[aid][...] = value
-        return loss
+        return new_states
 
     def evaluate(self, data: dict) -> dict:
         """The measurements' sums over `data` in "Test" mode (the loss under "Loss")."""
@@ -335,80 +219,23 @@ class Trainer:
             self.values[aid][...] = v
 
 
-def _user_path(path: tuple) -> str:
-    """A leaf's path in the user's net (the training graph puts it under "net")."""
-    inner = path[1:] if path[:1] == (attach.NET,) else path
-    return "/".join(map(str, inner)) or "the net"
+def _warn_untrainable(plan) -> None:
+    import warnings
+
+    learned = any(kind == "learned" for kind in plan.array_kinds.values())
+    warnings.warn(
+        (
+            "All trainable parameters have been frozen"
+            if learned
+            else "The net has no trainable arrays"
+        )
+        + ": the trained net will equal the given net.",
+        stacklevel=5,  # the caller of NetTrain
+    )
 
 
 class _Diverged(Exception):
     pass
-
-
-def _user_located(exc: NetError) -> NetError:
-    """A layer error with its path in the user's net, not in the training graph ("net/...")."""
-    text = str(exc)
-    prefix = f'in layer "{attach.NET}'
-    if text.startswith(prefix + '": '):
-        text = text[len(prefix) + 3 :]
-    elif text.startswith(prefix + "/"):
-        text = 'in layer "' + text[len(prefix) + 1 :]
-    return type(exc)(text)
-
-
-def _in_graph(aid: Any) -> Any:
-    return aid if isinstance(aid, NetSharedArray) else (attach.NET,) + tuple(aid)
-
-
-def _check_fits(net: Layer, data: dict, input_ports: list, what: str) -> None:
-    """Each input port's examples have a shape the net's port allows."""
-    from netgraph.shapes import ShapeConflict, fmt, rank, unify
-
-    for p in input_ports:
-        example, known = data[p].shape[1:], net.port_shape(p)
-        try:
-            unify(known, example)
-        except ShapeConflict:
-            because = ""
-            try:  # when the net's arrays or options fixed the port's shape, name them
-                net._override_ports({p: example})
-            except NetError as exc:  # (not for examples of another rank: the data's fault)
-                given = net._port_given.get(p)  # a shape the user gave is the reason itself
-                if rank(known) in (None, len(example)) and not _conflicts(given, example):
-                    because = f" ({str(_user_located(exc)).rstrip('.')})"
-            raise NetDataError(
-                f"{what}: the examples of port {p!r} have shape {fmt(example)}, but the "
-                f"net's port {p!r} takes {fmt(known)}{because}." + channel_hint(known, example)
-            ) from None
-
-
-def _conflicts(shape: Any, example: tuple) -> bool:
-    from netgraph.shapes import ShapeConflict, unify
-
-    try:
-        unify(shape, example)
-    except ShapeConflict:
-        return True
-    return False
-
-
-def _specialize(net: Layer, train: dict, input_ports: list, what: str = "training data") -> Layer:
-    """Fix unknown input shapes from the data (the examples' shapes).
-
-    The data must fit what the net already knows: `_with_port_shapes` would replace a given
-    `Input=3` by the data's shape, silently training another net."""
-    _check_fits(net, train, input_ports, what)
-    shapes = {}
-    for p in input_ports:
-        example = train[p].shape[1:]
-        if net.port_shape(p) != example:
-            shapes[p] = example
-    if not shapes:
-        return net
-    try:
-        return net._with_port_shapes(shapes)
-    except NetError as exc:
-        raise NetDataError(f"{what} does not fit the net: {exc}") from None
 
 
 def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  # noqa: N802
@@ -444,6 +271,3 @@ def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  #
     if isinstance(prop, (list, tuple)):
         return [results[p] for p in prop]
     return results[prop]
-
-
-__all__ = ["NetTrain", "NetTrainError", "Trainer"]
