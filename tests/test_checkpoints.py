@@ -216,6 +216,59 @@ def test_ctrl_c_during_validation_resumes_without_repeating_the_round(monkeypatc
         os.remove(path)
 
 
+def test_a_real_sigint_inside_a_step_lands_after_it(monkeypatch, uninterrupted):
+    """A SIGINT arriving while the optimizer computes step 6 (after ADAM's moments moved,
+    before the arrays and counters did) is held until the step is complete: the emergency
+    checkpoint holds whole steps and the resumed run equals the uninterrupted one."""
+    import signal
+
+    from netgraph.training.optimizers import Optimizer
+
+    original = Optimizer.compute_step
+    calls = {"n": 0}
+
+    def compute_step(self, t, total):
+        step = original(self, t, total)
+        calls["n"] += 1
+        if calls["n"] == 6:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered at the next bytecode, mid-step
+        return step
+
+    monkeypatch.setattr(Optimizer, "compute_step", compute_step)
+    with pytest.raises(KeyboardInterrupt) as info:
+        train(5)
+    monkeypatch.setattr(Optimizer, "compute_step", original)
+    path = checkpoint_path(str(info.value))
+    try:
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+        assert_resumed_equals(train(5, ResumeFrom=path), uninterrupted)
+    finally:
+        os.remove(path)
+
+
+def test_a_sigint_handler_the_user_installed_is_left_alone():
+    import signal
+
+    seen = []
+
+    def mine(signum, frame):
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGINT, mine)
+    try:
+        ng.NetTrain(
+            model(),
+            (X, Y),
+            MaxTrainingRounds=1,
+            TrainingProgressFunction=lambda info: os.kill(os.getpid(), signal.SIGINT),
+            **OPTIONS,
+        )
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen and set(seen) == {signal.SIGINT}  # training went on; the user's handler ran
+
+
 # --------------------------------------------------------------------- refused resumes
 
 

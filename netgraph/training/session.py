@@ -10,6 +10,7 @@ import numpy as np
 from netgraph.values import Automatic
 
 from . import checkpoints
+from .interrupts import InterruptGuard
 from .loop import AUTOMATIC_SECONDS, Trainer, _Diverged
 from .progress import ProgressInfo, progress_function, reporter
 from .results import NetTrainResults
@@ -38,6 +39,7 @@ class Session:
         rounds = opts["MaxTrainingRounds"]
         self.limit = None if rounds is Automatic else int(rounds)
         self.automatic = rounds is Automatic and opts["TimeGoal"] is Automatic
+        self.guard = InterruptGuard()  # Ctrl-C lands between batches (interrupts.py)
 
 
 def run(trainer: Trainer, opts: dict) -> NetTrainResults:
@@ -53,16 +55,17 @@ def run(trainer: Trainer, opts: dict) -> NetTrainResults:
     errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
     try:
         errstate.__enter__()
-        while reason is None:
-            if session.limit is not None and session.round >= session.limit:
-                reason = "MaxTrainingRoundsReached"
-                break
-            reason = _round(session, report, start)
-            if reason == "Diverged":
-                break
-            if session.batch == per_round or reason in ("TimeGoalReached", "ProgressFunction"):
-                # partial rounds count
-                reason = _end_round(session, report, start) or reason
+        with session.guard.installed():
+            while reason is None:
+                if session.limit is not None and session.round >= session.limit:
+                    reason = "MaxTrainingRoundsReached"
+                    break
+                reason = _round(session, report, start)
+                if reason == "Diverged":
+                    break
+                if session.batch == per_round or reason in ("TimeGoalReached", "ProgressFunction"):
+                    # partial rounds count
+                    reason = _end_round(session, report, start) or reason
     except KeyboardInterrupt as exc:
         _reraise_with_checkpoint(session, exc, start)
     finally:
@@ -83,16 +86,17 @@ def _round(session: Session, report, start: float) -> str | None:
     for b in range(session.batch, len(trainer.bounds)):
         lo, hi = trainer.bounds[b]
         index = session.permutation[lo:hi]
-        try:
-            loss = trainer.step(index, session.t + 1, max(total, session.t + 1), session.acc)
-        except _Diverged as why:
-            session.diverged = str(why)
-            return "Diverged"
-        session.t += 1
-        session.batch = b + 1
-        session.examples += hi - lo
-        session.history["BatchLossList"].append(loss)
-        session.round_losses.append((loss, hi - lo))
+        with session.guard.atomic():  # a step and its counters, or neither
+            try:
+                loss = trainer.step(index, session.t + 1, max(total, session.t + 1), session.acc)
+            except _Diverged as why:
+                session.diverged = str(why)
+                return "Diverged"
+            session.t += 1
+            session.batch = b + 1
+            session.examples += hi - lo
+            session.history["BatchLossList"].append(loss)
+            session.round_losses.append((loss, hi - lo))
         info = {"round": session.round + 1, "batch": b + 1, "loss": loss, "rounds": session.limit}
         report.batch(info)
         if _call_progress(session, "Batches", session.t, info, start):
@@ -113,36 +117,39 @@ def _end_round(session: Session, report, start: float) -> str | None:
     if trainer.valid is not None:
         sums = trainer.evaluate(trainer.valid)
         validation_loss = sums["Loss"][0] / sums["Loss"][1]
-    session.history["RoundLossList"].append(round_loss)
-    session.measure_history["Round"].append(session.acc)
-    if sums is not None:
-        session.measure_history["Validation"].append(sums)
-    session.round += 1
-    session.batch = 0
-    if validation_loss is not None:
-        session.history["ValidationLossList"].append(validation_loss)
-        if validation_loss < session.best["loss"]:
-            session.best = {
-                "loss": validation_loss,
+    with session.guard.atomic():  # the round's close and its counters, or neither
+        session.history["RoundLossList"].append(round_loss)
+        session.measure_history["Round"].append(session.acc)
+        if sums is not None:
+            session.measure_history["Validation"].append(sums)
+        session.round += 1
+        session.batch = 0
+        if validation_loss is not None:
+            session.history["ValidationLossList"].append(validation_loss)
+            if validation_loss < session.best["loss"]:
+                session.best = {
+                    "loss": validation_loss,
+                    "round": session.round,
+                    "values": trainer.snapshot_values(),
+                }
+        elapsed = time.perf_counter() - start
+        if session.automatic and session.round == 1:
+            session.limit = int(
+                np.clip(math.ceil(AUTOMATIC_SECONDS / max(elapsed, 1e-9)), 10, 10000)
+            )
+        report.round(
+            {
                 "round": session.round,
-                "values": trainer.snapshot_values(),
+                "rounds": session.limit,
+                "loss": round_loss,
+                "validation_loss": validation_loss,
+                "seconds": elapsed,
+                "batches": len(trainer.bounds),
+                "measurements": latest(session, "Round"),
+                "validation_measurements": latest(session, "Validation"),
             }
-    elapsed = time.perf_counter() - start
-    if session.automatic and session.round == 1:
-        session.limit = int(np.clip(math.ceil(AUTOMATIC_SECONDS / max(elapsed, 1e-9)), 10, 10000))
-    report.round(
-        {
-            "round": session.round,
-            "rounds": session.limit,
-            "loss": round_loss,
-            "validation_loss": validation_loss,
-            "seconds": elapsed,
-            "batches": len(trainer.bounds),
-            "measurements": latest(session, "Round"),
-            "validation_measurements": latest(session, "Validation"),
-        }
-    )
-    reason = _stopping(session, _monitored(session))
+        )
+        reason = _stopping(session, _monitored(session))
     info = {
         "round": session.round,
         "batch": len(losses),
