@@ -105,12 +105,15 @@ def _in_context(
     it: the other end of each edge that brought a shape it did not know on its own, and the
     shapes its shared arrays got from their values or other uses."""
     told = []
+    # an error from inside a container already says what its own layers were told: this
+    # level's context is about the container, named so the two do not read alike
+    its = f"the {type(layer).__name__}'s" if str(exc).startswith("in layer ") else "its"
     for src, dst in pairs:
         mine, other = (src, dst) if src[0] == key else (dst, src)
         shape = shapes.get(mine)
         if shape is not None and shape != layer.port_shape(mine[1]):
             verb = "feeds" if mine is src else "is fed by"
-            told.append(f'its "{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}')
+            told.append(f'{its} "{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}')
     for name in sorted({n for *_, n in _shared_uses(layer) if known.get(n)}):
         told.append(
             f"shared array {name!r} has shape {S.fmt(known[name])} from its value or another use"

@@ -542,3 +542,14 @@ def test_a_shared_array_behind_a_conflict_in_a_container_is_named():
         CONV_IN5[1],
     )
     assert "ElementwiseLayer" not in message
+
+
+def test_a_nested_error_tells_the_inner_and_the_outer_edge_apart():
+    inner = ng.NetChain([ng.ElementwiseLayer("Ramp"), ng.LinearLayer(3, Weights=np.zeros((3, 5)))])
+    with pytest.raises(ng.NetShapeError) as info:
+        ng.NetChain([ng.LinearLayer(4, Input=2), inner])
+    message = str(info.value)
+    assert 'array "Weights": expected (3, 4), given (3, 5)' in message
+    # the inner Linear layer's edge, then the inner chain's, each said once
+    assert message.count('its "Input" (4,) is fed by layer 0') == 1
+    assert 'the NetChain\'s "Input" (4,) is fed by layer 0' in message
