@@ -1,6 +1,7 @@
 """The `netgraph` command: the digits demo, and a look inside or through a saved net.
 
-    netgraph demo [--out DIR] [--rounds N] [--seed S]   train the digits net, write its files
+    netgraph demo [--out DIR] [--rounds N] [--seed S] [--resume CHECKPOINT]
+                                                        train the digits net, write its files
     netgraph info FILE                                  the Information report of a saved net
     netgraph eval FILE INPUT.npy [--output OUT.npy]     evaluate a saved net on an array
 
@@ -8,7 +9,7 @@ Problems a user can cause (a missing or damaged file, bad input data, a missing 
 one line on stderr and exit status 1; a usage error exits with 2, as argparse does (so do a
 `--out` that is a file and an `--output` without the suffix its format needs: files are written
 exactly where named, never renamed). Ctrl-C exits with 130 after one line, which names the
-checkpoint NetTrain wrote when training was interrupted.
+checkpoint NetTrain wrote when training was interrupted; `demo --resume CHECKPOINT` continues it.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         help="training rounds (%(default)s)",
     )  # fmt: skip
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (%(default)s)")
+    demo.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue an interrupted demo from the checkpoint Ctrl-C named (same --seed)",
+    )
 
     info = commands.add_parser("info", help="print the Information report of a saved net")
     info.add_argument("file", metavar="FILE", help="a net saved by ng.Export")
@@ -129,7 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from netgraph.demo import OutputFolderError, run_demo
 
     try:
-        run_demo(out=args.out, rounds=args.rounds, seed=args.seed)
+        run_demo(out=args.out, rounds=args.rounds, seed=args.seed, resume=args.resume)
     except OutputFolderError as exc:
         raise UsageError(f"--out {exc}") from None
     except OSError as exc:

@@ -124,8 +124,10 @@ def train_digits(
     rounds: int,
     seed: int = 0,
     reporting: Any = ng.Automatic,
+    resume: str | None = None,
 ) -> ng.NetTrainResults:
-    """NetTrain with the demo's settings, holding out 10% of `x` as the ValidationSet."""
+    """NetTrain with the demo's settings, holding out 10% of `x` as the ValidationSet
+    (`resume`: a checkpoint of an interrupted run with the same settings to continue)."""
     return ng.NetTrain(
         net,
         (x, y),
@@ -136,6 +138,7 @@ def train_digits(
         ValidationSet=ng.Scaled(0.1),
         RandomSeeding=seed,
         TrainingProgressReporting=reporting,
+        ResumeFrom=resume,
     )
 
 
@@ -201,11 +204,13 @@ def run_demo(
     seed: int = 0,
     say: Callable[[str], None] = print,
     reporting: Any = ng.Automatic,
+    resume: str | None = None,
 ) -> DemoResult:
     """Load, build, train, evaluate, and write the net and two pictures into `out`.
 
     `out` is checked first (`check_output_folder`); a KeyboardInterrupt during training
-    carries, as its message, the path of the checkpoint NetTrain wrote.
+    carries, as its message, the path of the checkpoint NetTrain wrote, and `resume=path`
+    (`netgraph demo --resume PATH`, with the same seed) continues from it.
     """
     start = time.perf_counter()
     check_output_folder(out)
@@ -220,7 +225,9 @@ def run_demo(
     say(str(ng.Information(net)))
     say("")
     with one_blas_thread():
-        results = train_digits(net, x_train, y_train, rounds, seed=seed, reporting=reporting)
+        results = train_digits(
+            net, x_train, y_train, rounds, seed=seed, reporting=reporting, resume=resume
+        )
     trained = results["TrainedNet"]
     say(
         f"trained {results['TotalRounds']} round{'s' * (results['TotalRounds'] != 1)} in "

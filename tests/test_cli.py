@@ -135,6 +135,12 @@ def test_ctrl_c_during_the_demo_names_the_checkpoint_once(tmp_path):
     net = ng.Import(paths[0])  # the net of the last completed batch
     assert isinstance(net, ng.NetChain) and net.is_initialized()
     assert not (tmp_path / "out").exists()  # the demo writes its files after training only
+    # the printed checkpoint continues the demo (one more round, then the files)
+    assert (
+        cli.main(["demo", "--resume", paths[0], "--rounds", "2", "--out", str(tmp_path / "out")])
+        == 0
+    )
+    assert (tmp_path / "out" / "digits-net.safetensors").exists()
 
 
 def test_a_library_caller_learns_the_checkpoint_path_once(tmp_path):
