@@ -12,6 +12,7 @@ import numpy as np
 from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
+from ._array_blame import _conflicts
 from .decoders import NetDecoder, port_decoders, split_port_options
 from .errors import (
     NetArrayError,
@@ -279,14 +280,6 @@ def _blame_replaced(net: Layer, key: Any, rest: tuple, value: Any, exc: NetError
         f'{where}{type(leaf).__name__}: array "{kind[1]}": expected {S.fmt(expected)}, given '
         f"{S.fmt(given)} (the shape the rest of the net gives it)."
     )
-
-
-def _conflicts(a: Any, b: Any) -> bool:
-    try:
-        S.unify(a, b)
-    except S.ShapeConflict:
-        return True
-    return False
 
 
 def _check_net(net: Any, function: str) -> None:
