@@ -84,14 +84,18 @@ def _conflicts(a: Any, b: Any) -> bool:
 _BLAMING: ContextVar[bool] = ContextVar("netgraph_blaming_net_array", default=False)
 
 
-def blame_net_array(given: dict, shared: dict, infer: Callable, exc: NetError) -> NetError:
+def blame_net_array(
+    given: dict, shared: dict, infer: Callable, exc: NetError, error_type: type | None = None
+) -> NetError:
     """`exc` (a container's inference over its layers as `given`, with its shared array values
     `shared`, failing) restated as the one given array, in any layer at any depth, or shared
     array without which inference succeeds: its layer's path, its name, the shape the rest of
     the net gives it and the shape given ('in layer 2: ConvolutionLayer: array "Weights":
     expected (2, 4, 3, 3), given (2, 5, 3, 3) ...'), wherever the conflict surfaced (a Ramp
     between two convolutions). `exc` itself when no single array is to blame.
-    `infer(given, shared)` gives the inferred layers and shared array shapes, or raises. Runs
+    `infer(given, shared)` gives the inferred layers and shared array shapes, or raises.
+    The restated error is an `error_type`: NetArrayError for an array given to a constructor
+    or NetReplacePart (faults table case 11), NetShapeError for a conflict met by data. Runs
     only on this error path, with group testing: when unsetting a set of arrays leaves a
     conflict, unsetting any part of it does too, so a whole half clears at once (about
     2 log2(n) inferences for one culprit)."""
@@ -121,7 +125,7 @@ def blame_net_array(given: dict, shared: dict, infer: Callable, exc: NetError) -
         )
     if expected is None or not _conflicts(expected, value.shape):
         return exc
-    return type(exc)(
+    return (error_type or type(exc))(
         f"{name}: expected {S.fmt(expected)}, given {S.fmt(value.shape)} (the shape the rest "
         "of the net gives it)."
     )

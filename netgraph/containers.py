@@ -91,7 +91,9 @@ class NetGraph(Layer):
         else:
             given = _layer_dict(layers, type(self).__name__)
             conns, outputs = self._parse_edges(given, edges)
-            built = type(self)._build(given, conns, outputs, shapes, lrm, None, decoders=decoders)
+            built = type(self)._build(  # a given array that does not fit: NetArrayError
+                given, conns, outputs, shapes, lrm, None, NetArrayError, decoders=decoders
+            )
         for cls in type(self).__mro__:
             for slot in getattr(cls, "__slots__", ()):
                 object.__setattr__(self, slot, getattr(built, slot))

@@ -33,7 +33,7 @@ def _infer_graph(net: NetGraph, graph_shapes: dict, array_error, hints: dict) ->
             layers = _sweep(trial, given, graph_shapes, array_error, hints)[0]
             return layers, _shared_shapes(trial, layers, hints, strict=False)
 
-        raise blame_net_array(net._given, net._shared, infer, exc) from None
+        raise blame_net_array(net._given, net._shared, infer, exc, array_error) from None
 
 
 def _without_values(layer: Layer, names: set) -> Layer:
@@ -66,10 +66,10 @@ def _sweep(net: NetGraph, given: dict, graph_shapes: dict, array_error, hints: d
         for end in {src[0], dst[0]} - {None}:
             touching[end].append((src, dst))
     for sweep in range(max(50, 4 * len(layers))):  # a safety bound: unification is monotone
-        changed = _unify_edges(pairs, shapes, owner, given)
+        changed = _unify_edges(pairs, shapes, owner, given, array_error)
         known = _shared_shapes(net, layers, hints, strict=False) if net._shared else {}
         for key in net._order if sweep % 2 == 0 else reversed(net._order):
-            changed |= _unify_edges(touching[key], shapes, owner, given)
+            changed |= _unify_edges(touching[key], shapes, owner, given, array_error)
             layer = layers[key]
             ports = {p.name: shapes[(key, p.name)] for p in layer.input_ports + layer.output_ports}
             if any(layer.port_shape(p) != s for p, s in ports.items()) or (
@@ -134,14 +134,16 @@ def _edge_pairs(net: NetGraph) -> list:
     return pairs
 
 
-def _unify_edges(pairs: list, shapes: dict, owner: str, given: dict) -> bool:
+def _unify_edges(
+    pairs: list, shapes: dict, owner: str, given: dict, array_error=NetShapeError
+) -> bool:
     changed = False
     for src, dst in pairs:
         a, b = shapes.get(src), shapes.get(dst)
         try:
             new = S.unify(a, b)
         except S.ShapeConflict as exc:
-            _refused_by_arrays(src, dst, a, b, owner, given)
+            _refused_by_arrays(src, dst, a, b, owner, given, array_error)
             raise NetShapeError(
                 f"{owner}: incompatible shapes for the output of {_end(src)} {S.fmt(a)} and the "
                 f"input to {_end(dst)} {S.fmt(b)} ({exc})." + _flatten_hint(a, b)
@@ -153,7 +155,9 @@ def _unify_edges(pairs: list, shapes: dict, owner: str, given: dict) -> bool:
     return changed
 
 
-def _refused_by_arrays(src: tuple, dst: tuple, a: Any, b: Any, owner: str, given: dict) -> None:
+def _refused_by_arrays(
+    src: tuple, dst: tuple, a: Any, b: Any, owner: str, given: dict, array_error=NetShapeError
+) -> None:
     """When a layer at one end of a conflicting edge cannot take the other end's shape because
     of its given arrays (a Scaling of length 3 fed 4 channels, Weights replaced with another
     channel count), raise that layer's error naming the array and both shapes."""
@@ -162,7 +166,7 @@ def _refused_by_arrays(src: tuple, dst: tuple, a: Any, b: Any, owner: str, given
             continue
         because = arrays_refuse(given[mine[0]], {mine[1]: shape})
         if because is not None:
-            raise type(because)(
+            raise array_error(
                 f"{owner}: in layer {mine[0]!r}: {str(because).rstrip('.')}; its "
                 f'"{mine[1]}" {S.fmt(shape)} {verb} {_end(other)}.'
             )

@@ -679,7 +679,7 @@ def test_a_given_array_fixes_channel_counts_in_both_directions():
     assert ng.NetExtract(after, (2, "Input")) == (4, 4, 4)
     # with 5 channels from the conv instead, the BN's Scaling is to blame, not the Ramp
     raises(
-        ng.NetShapeError,
+        ng.NetArrayError,
         lambda: ng.NetChain(
             [ng.ConvolutionLayer(5, 3), "Ramp", ng.BatchNormalizationLayer(Scaling=np.ones(4))],
             Input=(2, 6, 6),

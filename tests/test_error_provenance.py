@@ -356,7 +356,7 @@ def test_replaced_convolution_weights_name_the_full_expected_shape():
         ng.NetChain([ng.ConvolutionLayer(8, 3), ng.BatchNormalizationLayer()], Input=(2, 6, 6))
     )
     call = lambda: ng.NetReplacePart(chain, (0, "Weights"), np.ones((8, 3, 3, 3)))  # noqa: E731
-    message = raises(ng.NetShapeError, call, "layer 0", "ConvolutionLayer", *words)
+    message = raises(ng.NetArrayError, call, "layer 0", "ConvolutionLayer", *words)
     assert "incompatible shapes for the output of" not in message
     call = lambda: ng.NetReplacePart(chain, (0, "Weights"), np.ones((5, 2, 3, 3)))  # noqa: E731
     raises(ng.NetArrayError, call, "layer 0", "expected (8, 2, 3, 3)", "given (5, 2, 3, 3)")
@@ -412,7 +412,7 @@ BN3 = {"Scaling": np.ones(3), "Biases": np.zeros(3)}  # fixes 3 channels
 )
 def test_a_channel_count_fixed_by_arrays_names_the_layer_and_array_in_a_net(build):
     message = raises(
-        ng.NetShapeError, build, "BatchNormalizationLayer", '"Scaling" (3,)', '"Input" (4,)'
+        ng.NetArrayError, build, "BatchNormalizationLayer", '"Scaling" (3,)', '"Input" (4,)'
     )
     assert "incompatible shapes for the output of" not in message
 
@@ -490,7 +490,7 @@ CONV_IN5 = ['ConvolutionLayer: array "Weights": expected (2, 4, 3, 3)', "given (
 def test_a_given_array_behind_a_conflict_in_a_container_is_named_not_the_layer_between(
     build, where
 ):
-    message = raises(ng.NetShapeError, build, f"in {where}: " + CONV_IN5[0], CONV_IN5[1])
+    message = raises(ng.NetArrayError, build, f"in {where}: " + CONV_IN5[0], CONV_IN5[1])
     assert "ElementwiseLayer" not in message  # the Ramp or Tanh in between is not to blame
 
 
@@ -501,7 +501,7 @@ def test_a_given_scaling_behind_a_conflict_is_named_unless_biases_could_be_to_bl
         [_conv4(), "Ramp", ng.BatchNormalizationLayer(**arrays)]
     )
     raises(
-        ng.NetShapeError,
+        ng.NetArrayError,
         lambda: build(Scaling=three),
         'in layer 2: BatchNormalizationLayer: array "Scaling": expected (4,), given (3,)',
     )
@@ -509,7 +509,7 @@ def test_a_given_scaling_behind_a_conflict_is_named_unless_biases_could_be_to_bl
         {"c": _conv4(), "r": "Ramp", "bn": ng.BatchNormalizationLayer(Biases=three)},
         [("c", "r"), ("r", "bn")],
     )
-    raises(ng.NetShapeError, graph, "in layer 'bn'", '"Biases": expected (4,), given (3,)')
+    raises(ng.NetArrayError, graph, "in layer 'bn'", '"Biases": expected (4,), given (3,)')
     # Scaling and Biases both of length 3: neither alone is the cause, the conflict is kept
     message = raises(
         ng.NetShapeError, lambda: build(Scaling=three, Biases=three), "ElementwiseLayer"
@@ -522,13 +522,13 @@ def test_two_given_arrays_that_could_each_be_wrong_keep_the_conflict():
     # the wrong one, so neither is named; with its channel count an option, the second is
     first = ng.ConvolutionLayer(KernelSize=3, Weights=np.zeros((4, 1, 3, 3)), Input=(1, 8, 8))
     message = raises(
-        ng.NetShapeError,
+        ng.NetShapeError,  # met between two layers, at the Ramp: a shape conflict
         lambda: ng.NetChain([first, "Ramp", _conv_in5()]),
         '"Output" (5, ?, ?) feeds layer 2',
     )
     assert 'array "' not in message
     fixed = ng.ConvolutionLayer(4, 3, Weights=np.zeros((4, 1, 3, 3)), Input=(1, 8, 8))
-    raises(ng.NetShapeError, lambda: ng.NetChain([fixed, "Ramp", _conv_in5()]), *CONV_IN5)
+    raises(ng.NetArrayError, lambda: ng.NetChain([fixed, "Ramp", _conv_in5()]), *CONV_IN5)
 
 
 def test_a_shared_array_behind_a_conflict_in_a_container_is_named():
@@ -536,7 +536,7 @@ def test_a_shared_array_behind_a_conflict_in_a_container_is_named():
     # channels; the stem gives 4 through a Ramp, so the shared array is the one to blame
     block = ng.NetInsertSharedArrays(ng.NetChain({"r": "Tanh", "c": _conv_in5()}))
     message = raises(
-        ng.NetShapeError,
+        ng.NetArrayError,
         lambda: ng.NetChain([_conv4(), "Ramp", block]),
         "shared array 'c/Weights': expected (2, 4, 3, 3)",
         CONV_IN5[1],
@@ -546,7 +546,7 @@ def test_a_shared_array_behind_a_conflict_in_a_container_is_named():
 
 def test_a_nested_error_tells_the_inner_and_the_outer_edge_apart():
     inner = ng.NetChain([ng.ElementwiseLayer("Ramp"), ng.LinearLayer(3, Weights=np.zeros((3, 5)))])
-    with pytest.raises(ng.NetShapeError) as info:
+    with pytest.raises(ng.NetArrayError) as info:
         ng.NetChain([ng.LinearLayer(4, Input=2), inner])
     message = str(info.value)
     assert 'array "Weights": expected (3, 4), given (3, 5)' in message
