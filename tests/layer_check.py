@@ -14,9 +14,12 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
 import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -347,3 +350,34 @@ def raises(error: type, call, *words: str) -> str:
     for word in words:
         assert word in str(info.value), (word, str(info.value))
     return str(info.value)
+
+
+@contextmanager
+def unwritable_folder(folder: Any):
+    """`folder` made unwritable for this process while the block runs: by its permission bits
+    for an ordinary user, and by the immutable attribute (`chattr +i`) for root, whom
+    permission bits do not stop. Skips only where neither can be set (no chattr, or a file
+    system without the attribute)."""
+    folder = pathlib.Path(folder)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root:
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make {folder} unwritable as root: {done.stderr.decode().strip()}")
+    else:
+        folder.chmod(0o500)
+    try:
+        probe = folder / ".probe"
+        try:
+            probe.touch()
+        except OSError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip(f"{folder} stays writable here")
+        yield folder
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o700)
