@@ -425,6 +425,33 @@ def test_final_plots_draw_every_measurement():
     assert "FinalPlots" in results and "FinalPlots" in results["Properties"]
 
 
+def test_final_plots_show_class_decoder_labels_on_the_confusion_matrix():
+    import matplotlib.pyplot as plt
+
+    labels = ["cat", "dog", "bird"]
+    net = ng.NetChain(
+        [ng.LinearLayer(3, Weights=W, Biases=B), ng.SoftmaxLayer()],
+        Input=2,
+        Output=ng.NetDecoder(("Class", labels)),
+    )
+    results = ng.NetTrain(
+        net,
+        (X, [labels[c] for c in Y]),
+        "All",
+        MaxTrainingRounds=1,
+        BatchSize=8,
+        TrainingProgressMeasurements=["ConfusionMatrix"],
+        **QUIET,
+    )
+    figure = results["FinalPlots"]["ConfusionMatrix"]
+    try:
+        ax = figure.axes[0]
+        assert [t.get_text() for t in ax.get_xticklabels()] == labels
+        assert [t.get_text() for t in ax.get_yticklabels()] == labels
+    finally:
+        plt.close(figure)
+
+
 def test_final_plots_without_matplotlib_name_the_extra(monkeypatch):
     results = ng.NetTrain(classifier(), (X, Y), "All", MaxTrainingRounds=1, BatchSize=8, **QUIET)
     monkeypatch.setitem(sys.modules, "matplotlib", None)

@@ -89,8 +89,9 @@ class NetTrainResults:
     3
     """
 
-    def __init__(self, values: dict):
+    def __init__(self, values: dict, class_labels: dict | None = None):
         self._values = values
+        self._class_labels = dict(class_labels or {})  # measurement key -> decoder labels
 
     def properties(self) -> list[str]:
         return sorted(set(self._values) | set(COMPUTED) | set(ALIASES))
@@ -167,8 +168,10 @@ class NetTrainResults:
             elif values and not isinstance(values[-1], float):
                 image = ax.imshow(values[-1], cmap="Blues")
                 fig.colorbar(image, ax=ax)
-                ax.set_xticks(range(len(values[-1])))  # one tick per class, not -0.5, -0.25, ...
-                ax.set_yticks(range(len(values[-1])))
+                ticks = range(len(values[-1]))  # one tick per class, not -0.5, -0.25, ...
+                names = [str(c) for c in getattr(self, "_class_labels", {}).get(key, ticks)]
+                ax.set_xticks(ticks, names)
+                ax.set_yticks(ticks, names)
                 ax.set_xlabel("predicted class")
                 ax.set_ylabel("true class")
             else:

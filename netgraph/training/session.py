@@ -318,7 +318,8 @@ def _results(session: Session, reason: str | None) -> NetTrainResults:
             "CheckpointingFiles": list(session.files),
             "DivergenceReason": getattr(session, "diverged", None),
             **_measurement_results(session),
-        }
+        },
+        {m.key: m.labels for m in trainer.meter.measures if m.labels},
     )
 
 
