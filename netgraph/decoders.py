@@ -218,10 +218,22 @@ class NetDecoder:
                 raise NetDataError(
                     f"{what}: example {i} of port {port!r} has the label {v!r:.40}, which is "
                     f"not one of the classes of {self!r}."
-                    + did_you_mean(v, [str(c) for c in self.labels])
+                    + (self._index_hint(v) or did_you_mean(v, [str(c) for c in self.labels]))
                 )
             out[i] = j
         return out
+
+    def _index_hint(self, value: Any) -> str:
+        """For a class index given where labels are due: the label it stands for."""
+        integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        if not integer or not 0 <= value < len(self.labels):
+            return ""
+        if any(isinstance(c, (int, float)) and not isinstance(c, bool) for c in self.labels):
+            return ""
+        return (
+            f" A port with a Class decoder takes its labels as targets: for class index "
+            f"{value}, give {self.labels[value]!r}."
+        )
 
     def _encode_boolean(self, values: list, port: str, what: str) -> np.ndarray:
         out = np.empty(len(values), dtype=np.float32)

@@ -450,3 +450,16 @@ def test_the_command_line_eval_writes_the_numbers(tmp_path):
     out = tmp_path / "y.npy"
     assert cli.main(["eval", str(path), str(tmp_path / "x.npy"), "--output", str(out)]) == 0
     np.testing.assert_allclose(np.load(out), _softmax(X), rtol=1e-5)
+
+
+def test_class_indices_where_labels_are_due_get_the_label_they_stand_for():
+    net = ng.NetChain(
+        [ng.LinearLayer(3), ng.SoftmaxLayer()],
+        Input=2,
+        Output=ng.NetDecoder(("Class", ["lo", "mid", "hi"])),
+    )
+    x = np.zeros((4, 2), np.float32)
+    with pytest.raises(ng.NetDataError, match="for class index 2, give 'hi'"):
+        ng.NetTrain(net, (x, [2, 0, 1, 1]), MaxTrainingRounds=1, BatchSize=4)
+    with pytest.raises(ng.NetDataError, match='Did you mean "mid"'):
+        ng.NetTrain(net, (x, ["mdi", "lo", "hi", "lo"]), MaxTrainingRounds=1, BatchSize=4)
