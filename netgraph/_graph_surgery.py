@@ -331,7 +331,13 @@ def NetRename(net: NetGraph, rules: Any, new: Any = None) -> NetGraph:  # noqa: 
     fn = "NetRename"
     check_container(net, fn)
     if new is not None:
-        rules = {rules: new}
+        try:
+            rules = {rules: new}
+        except TypeError:
+            raise NetGraphError(
+                f"{fn}: the layer or port to rename must be a name, position or NetPort, "
+                f"got {rules!r:.60}."
+            ) from None
     keys = list(net._given)
     if callable(rules) and not isinstance(rules, dict):
         rules = {k: rules(k) for k in keys}

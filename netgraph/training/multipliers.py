@@ -85,6 +85,8 @@ def _slice_keys(net: Layer, key: slice) -> list:
         raise NetOptionError(
             f"LearningRateMultipliers: the range {key!r} should have int bounds (layer positions)."
         )
+    if key.step == 0:
+        raise NetOptionError(f"LearningRateMultipliers: the range {key!r} has step 0.")
     picked = [keys[i] for i in range(len(keys))[key]]
     if not picked:
         raise NetOptionError(
