@@ -187,6 +187,151 @@ def test_net_surgery_raises_only_net_errors(name, data):
         SURGERY[name](data)
 
 
+# ------------------------------------------------------------------------------ multipliers
+
+
+@FUZZ
+@given(rules=RULES)
+def test_container_multiplier_rules_raise_only_net_errors(rules):
+    with only_net_errors():
+        net = ng.NetChain(
+            {"a": ng.LinearLayer(3), "b": "Tanh", "c": ng.LinearLayer(2)},
+            Input=2,
+            LearningRateMultipliers=rules,
+        )
+        ng.Information(net, "ArraysLearningRateMultipliers")
+        ng.NetTrain(ng.NetInitialize(net), XY, **TRAIN)
+
+
+@FUZZ
+@given(rules=RULES, net=st.sampled_from([CHAIN, GRAPH, NESTED]))
+def test_net_train_multiplier_rules_raise_only_net_errors(rules, net):
+    with only_net_errors():
+        ng.NetTrain(net, XY, LearningRateMultipliers=rules, **TRAIN)
+
+
+# ------------------------------------------------------------------------------ decoders and ports
+
+DECODER_SPECS = st.one_of(
+    JUNK,
+    st.tuples(st.sampled_from(["Class", "Boolean", "Clas"]), JUNK),
+    st.tuples(
+        st.just("Class"),
+        st.lists(st.one_of(NAMES, st.integers(-2, 2), st.booleans(), JUNK), max_size=4),
+    ),
+)
+PROPS = st.one_of(
+    JUNK,
+    st.tuples(
+        st.sampled_from(["TopProbabilities", "TopDecisions", "Probability", "Decision", "Entropy"]),
+        JUNK,
+    ),
+    st.sampled_from(
+        ["Decision", "Probabilities", "TopProbabilities", "Entropy", "TopDecisions", "Probability"]
+    ),
+)
+
+
+@FUZZ
+@given(spec=DECODER_SPECS)
+def test_decoder_specs_raise_only_net_errors(spec):
+    with only_net_errors():
+        decoder = ng.NetDecoder(spec)
+        ng.NetExtract(decoder, "Labels")
+        net = ng.NetInitialize(
+            ng.NetChain([ng.LinearLayer(3), ng.SoftmaxLayer()], Input=2, Output=decoder)
+        )
+        net(X), net(X[0])
+        ng.Information(net, "OutputPortDecoders")
+
+
+@FUZZ
+@given(
+    net=st.sampled_from([CHAIN, CLASSIFIER, BOOLEAN, GRAPH]),
+    x=st.sampled_from([X, X[0]]),
+    prop=PROPS,
+)
+def test_decoder_properties_raise_only_net_errors(net, x, prop):
+    with only_net_errors():
+        net(x, prop)
+
+
+@FUZZ
+@given(
+    net=NETS,
+    args=st.lists(st.lists(JUNK, min_size=1, max_size=2), min_size=1, max_size=2),
+    many=st.booleans(),
+)
+def test_net_port_requests_raise_only_net_errors(net, args, many):
+    with only_net_errors():
+        ports = [ng.NetPort(*a) for a in args]
+        net(X, ports if many else ports[0])
+
+
+# ------------------------------------------------------------------------------ measurements
+
+CXY = {"Input": XY[0], "Output": ["x", "y", "z"]}
+BXY = {"Input": XY[0], "Output": [True, False, True]}
+CUSTOM = st.dictionaries(
+    st.sampled_from(["Measurement", "Key", "Foo", "measurement"]),
+    st.one_of(JUNK, st.just(lambda out, target: 1.0), st.just(lambda out, target: np.ones(2))),
+)
+MEASUREMENTS = st.one_of(JUNK, CUSTOM, st.lists(st.one_of(JUNK, CUSTOM), max_size=2))
+
+
+@FUZZ
+@given(net=st.sampled_from([CHAIN, CLASSIFIER]), spec=MEASUREMENTS)
+def test_training_progress_measurements_raise_only_net_errors(net, spec):
+    with only_net_errors():
+        ng.NetTrain(
+            net, CXY if net is CLASSIFIER else XY, TrainingProgressMeasurements=spec, **TRAIN
+        )
+
+
+@FUZZ
+@given(which=st.sampled_from([(CHAIN, XY), (CLASSIFIER, CXY), (BOOLEAN, BXY)]), spec=MEASUREMENTS)
+def test_net_measurements_specs_raise_only_net_errors(which, spec):
+    with only_net_errors():
+        ng.NetMeasurements(*which, spec)
+
+
+OPTION_NAMES = st.sampled_from(
+    [
+        "BatchSize",
+        "batch_size",
+        "WorkingPrecision",
+        "working_precision",
+        "LossFunction",
+        "Batchsize",
+        "Foo",
+    ]
+)
+
+
+@FUZZ
+@given(options=st.dictionaries(OPTION_NAMES, JUNK, max_size=2))
+def test_net_measurements_options_raise_only_net_errors(options):
+    with only_net_errors():
+        ng.NetMeasurements(CHAIN, XY, "Loss", **options)
+
+
+@FUZZ
+@given(
+    form=st.one_of(
+        JUNK,
+        st.tuples(st.just(lambda info: None), JUNK),
+        st.tuples(
+            st.just(lambda info: None),
+            st.dictionaries(st.sampled_from(["Interval", "interval"]), JUNK),
+        ),
+        st.tuples(st.just(lambda info: info[0]), st.just({"Interval": "Round"})),
+    )
+)
+def test_training_progress_function_forms_raise_only_net_errors(form):
+    with only_net_errors():
+        ng.NetTrain(CHAIN, XY, TrainingProgressFunction=form, **TRAIN)
+
+
 # ------------------------------------------------------------------------------ regressions
 
 
