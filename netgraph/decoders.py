@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
-from .errors import NetDataError, NetError, NetOptionError, NetShapeError, did_you_mean
+from .errors import (
+    NetDataError,
+    NetError,
+    NetOptionError,
+    NetShapeError,
+    did_you_mean,
+    refuses_deep_nesting,
+)
 
 DECODER_TYPES = ("Class", "Boolean")
 LABEL_TYPES = (str, bool, int, float)
@@ -62,6 +69,7 @@ class NetDecoder:
 
     __slots__ = ("kind", "labels")
 
+    @refuses_deep_nesting("NetDecoder")
     def __init__(self, spec: Any, labels: Any = None):
         if isinstance(spec, (tuple, list)) and labels is None and len(spec) == 2:
             spec, labels = spec
@@ -121,6 +129,7 @@ class NetDecoder:
 
     # ------------------------------------------------------------------ decoding
 
+    @refuses_deep_nesting("NetDecoder")
     def __call__(self, data: Any, prop: Any = "Decision") -> Any:
         arr = np.asarray(data, dtype=np.float64)
         rank = 0 if self.kind == "Boolean" else 1

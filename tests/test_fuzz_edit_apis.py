@@ -81,6 +81,24 @@ NETS = st.sampled_from([CHAIN, GRAPH, NESTED, CLASSIFIER])
 
 # ------------------------------------------------------------------------------ junk
 
+
+def nested(levels: int, wrap) -> object:
+    value: object = 0
+    for _ in range(levels):
+        value = wrap(value)
+    return value
+
+
+# deeper than Python's recursion limit: even repr() of these raises RecursionError
+DEEP = [
+    nested(5000, lambda v: [v]),
+    nested(5000, lambda v: (v,)),
+    nested(5000, lambda v: ("a", v)),
+    nested(5000, lambda v: {"a": v}),
+]
+LOOP: list = []
+LOOP.append(LOOP)  # a list that contains itself
+
 NAMES = st.sampled_from(
     ["a", "b", "c", "l", "t", "s", "block", "lin", "out", "Input", "Output", "Weights", "", "zz"]
 )
@@ -123,8 +141,10 @@ ATOMS = st.one_of(
             np.array([1, 2]),
             np.array(0.5),
             {1, 2},
+            LOOP,
         ]
     ),
+    st.integers(0, len(DEEP) - 1).map(lambda i: DEEP[i]),  # not in a repr'd strategy
 )
 HASHABLE = st.one_of(
     st.none(),
@@ -347,3 +367,40 @@ def test_a_multiplier_range_with_step_zero_is_a_net_error():
         ng.NetChain(
             [ng.LinearLayer(2)], Input=2, LearningRateMultipliers=[(slice(None, None, 0), 0)]
         )
+
+
+DEEP_CALLS = {
+    "NetTake": lambda v: ng.NetTake(CHAIN, v),
+    "NetDrop": lambda v: ng.NetDrop(CHAIN, v),
+    "NetAppend": lambda v: ng.NetAppend(CHAIN, v),
+    "NetPrepend": lambda v: ng.NetPrepend(CHAIN, v),
+    "NetJoin": lambda v: ng.NetJoin(CHAIN, v),
+    "NetInsert": lambda v: ng.NetInsert(CHAIN, v, 0),
+    "NetDelete": lambda v: ng.NetDelete(GRAPH, v),
+    "NetRename": lambda v: ng.NetRename(CHAIN, v, "q"),
+    "NetExtract": lambda v: ng.NetExtract(CHAIN, v),
+    "NetChain": lambda v: CHAIN[v],
+    "NetDecoder": lambda v: ng.NetDecoder(("Class", v)),
+    "NetPort": lambda v: CHAIN(X, ng.NetPort(v)),
+    "NetTrain": lambda v: ng.NetTrain(CHAIN, XY, LearningRateMultipliers=v, **TRAIN),
+    "NetMeasurements": lambda v: ng.NetMeasurements(CHAIN, XY, v),
+}
+
+
+@pytest.mark.parametrize("call", sorted(DEEP_CALLS))
+@pytest.mark.parametrize("value", range(len(DEEP)))
+def test_a_value_nested_beyond_the_recursion_limit_is_a_net_error_naming_the_call(call, value):
+    """Even repr() of these values raises RecursionError, so any message quoting one did."""
+    with pytest.raises(ng.NetError):
+        DEEP_CALLS[call](DEEP[value])
+
+
+@pytest.mark.parametrize("call", ["NetTake", "NetExtract", "NetTrain", "NetMeasurements"])
+def test_the_deep_nesting_message_names_the_call(call):
+    with pytest.raises(ng.NetError, match=f"^{call}: a value is nested too deeply"):
+        DEEP_CALLS[call](DEEP[0])
+
+
+def test_a_layer_evaluated_with_a_deeply_nested_property_names_its_class():
+    with pytest.raises(ng.NetError, match="^NetChain: a value is nested too deeply"):
+        CHAIN(X, DEEP[0])
