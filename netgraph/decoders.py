@@ -85,7 +85,11 @@ class NetDecoder:
                 raise NetOptionError(f'NetDecoder("Boolean") takes no labels, got {labels!r:.40}.')
             self.labels = (True, False)
             return
-        if isinstance(labels, (str, bytes, dict, set)) or not hasattr(labels, "__len__"):
+        if (
+            isinstance(labels, (str, bytes, dict, set))
+            or not hasattr(labels, "__len__")
+            or (isinstance(labels, np.ndarray) and labels.ndim == 0)
+        ):
             raise NetOptionError(
                 f'NetDecoder("Class"): expected a list of class labels, got {labels!r:.60}.'
             )

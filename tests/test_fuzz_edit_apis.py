@@ -369,6 +369,11 @@ def test_a_multiplier_range_with_step_zero_is_a_net_error():
         )
 
 
+def test_a_zero_dimensional_array_of_labels_is_a_net_error():
+    with pytest.raises(ng.NetOptionError, match="expected a list of class labels, got array"):
+        ng.NetDecoder(("Class", np.array(1)))
+
+
 DEEP_CALLS = {
     "NetTake": lambda v: ng.NetTake(CHAIN, v),
     "NetDrop": lambda v: ng.NetDrop(CHAIN, v),
