@@ -409,3 +409,12 @@ def test_the_deep_nesting_message_names_the_call(call):
 def test_a_layer_evaluated_with_a_deeply_nested_property_names_its_class():
     with pytest.raises(ng.NetError, match="^NetChain: a value is nested too deeply"):
         CHAIN(X, DEEP[0])
+
+
+def test_net_train_warnings_still_point_at_the_callers_line():
+    """NetTrain's wrapper adds a frame: its warnings' stacklevel counts it."""
+    x = np.ones((3, 2))
+    with pytest.warns(UserWarning) as record:
+        ng.NetTrain(CHAIN, (x, x), MaxTrainingRounds=1, LearningRateMultipliers=0, **QUIET)
+    messages = {str(w.message).split(" ")[0]: w.filename for w in record}
+    assert messages == {"BatchSize": __file__, "All": __file__}

@@ -230,7 +230,7 @@ def _warn_untrainable(plan) -> None:
             else "The net has no trainable arrays"
         )
         + ": the trained net will equal the given net.",
-        stacklevel=5,  # the caller of NetTrain
+        stacklevel=6,  # the caller of NetTrain (through its refuses_deep_nesting wrapper)
     )
 
 
