@@ -77,7 +77,8 @@ def did_you_mean(name: object, valid: Iterable[object]) -> str:
 
 def refuses_deep_nesting(name: str | None = None) -> Callable:
     """Decorate a public call so that a value nested too deeply for Python (a list in a list ...
-    thousands of levels deep, which even `repr` cannot print) is a NetError naming the call
+    thousands of levels deep, which even `repr` cannot print; or a net of containers nested
+    hundreds deep) is a NetError naming the call
     (`name`, or the class of the first argument for a method) instead of a RecursionError.
 
     >>> @refuses_deep_nesting("Count")
@@ -89,8 +90,8 @@ def refuses_deep_nesting(name: str | None = None) -> Callable:
     >>> count(deep)
     Traceback (most recent call last):
     ...
-    netgraph.errors.NetError: Count: a value is nested too deeply (beyond Python's recursion
-    limit); nest lists, tuples and dicts at most a few levels.
+    netgraph.errors.NetError: Count: a value or net is nested too deeply (beyond Python's
+    recursion limit); nest lists, tuples, dicts and containers less deeply.
     """
 
     def wrap(f: Callable) -> Callable:
@@ -101,8 +102,8 @@ def refuses_deep_nesting(name: str | None = None) -> Callable:
             except RecursionError:
                 who = name or type(args[0]).__name__
                 raise NetError(
-                    f"{who}: a value is nested too deeply (beyond Python's recursion limit); "
-                    "nest lists, tuples and dicts at most a few levels."
+                    f"{who}: a value or net is nested too deeply (beyond Python's recursion "
+                    "limit); nest lists, tuples, dicts and containers less deeply."
                 ) from None
 
         return call

@@ -402,12 +402,12 @@ def test_a_value_nested_beyond_the_recursion_limit_is_a_net_error_naming_the_cal
 
 @pytest.mark.parametrize("call", ["NetTake", "NetExtract", "NetTrain", "NetMeasurements"])
 def test_the_deep_nesting_message_names_the_call(call):
-    with pytest.raises(ng.NetError, match=f"^{call}: a value is nested too deeply"):
+    with pytest.raises(ng.NetError, match=f"^{call}: a value or net is nested too deeply"):
         DEEP_CALLS[call](DEEP[0])
 
 
 def test_a_layer_evaluated_with_a_deeply_nested_property_names_its_class():
-    with pytest.raises(ng.NetError, match="^NetChain: a value is nested too deeply"):
+    with pytest.raises(ng.NetError, match="^NetChain: a value or net is nested too deeply"):
         CHAIN(X, DEEP[0])
 
 
@@ -418,3 +418,11 @@ def test_net_train_warnings_still_point_at_the_callers_line():
         ng.NetTrain(CHAIN, (x, x), MaxTrainingRounds=1, LearningRateMultipliers=0, **QUIET)
     messages = {str(w.message).split(" ")[0]: w.filename for w in record}
     assert messages == {"BatchSize": __file__, "All": __file__}
+
+
+def test_containers_nested_hundreds_deep_are_a_net_error_when_python_cannot_follow():
+    net = ng.LinearLayer(2)
+    for _ in range(400):
+        net = ng.NetChain([net])
+    with pytest.raises(ng.NetError, match="^NetChain: a value or net is nested too deeply"):
+        ng.NetChain([net], Input=2)
