@@ -77,7 +77,30 @@ BOOLEAN = ng.NetInitialize(
         Output=ng.NetDecoder("Boolean"),
     )
 )
-NETS = st.sampled_from([CHAIN, GRAPH, NESTED, CLASSIFIER])
+MULTI = ng.NetInitialize(  # two inputs, two outputs
+    ng.NetGraph(
+        {"p": ng.LinearLayer(2), "q": ng.LinearLayer(3)},
+        [
+            (ng.NetPort("A"), "p"),
+            (ng.NetPort("B"), "q"),
+            ("p", ng.NetPort("Out1")),
+            ("q", ng.NetPort("Out2")),
+        ],
+        A=2,
+        B=2,
+    )
+)
+SHARED = ng.NetInitialize(  # a shared array, and the chain's own multipliers
+    ng.NetChain(
+        {
+            "u": ng.LinearLayer(2, Weights=ng.NetSharedArray("w")),
+            "v": ng.LinearLayer(2, Weights=ng.NetSharedArray("w")),
+        },
+        Input=2,
+        LearningRateMultipliers={"u": 0},
+    )
+)
+NETS = st.sampled_from([CHAIN, GRAPH, NESTED, CLASSIFIER, MULTI, SHARED])
 
 # ------------------------------------------------------------------------------ junk
 
