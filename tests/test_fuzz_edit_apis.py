@@ -315,11 +315,22 @@ def test_net_port_requests_raise_only_net_errors(net, args, many):
 
 CXY = {"Input": XY[0], "Output": ["x", "y", "z"]}
 BXY = {"Input": XY[0], "Output": [True, False, True]}
+RETURNS = st.one_of(  # what a user's function gives back
+    JUNK, st.sampled_from([1.0, np.nan, np.inf, -1e40, np.ones(2), np.float32(2), "StopTraining"])
+)
 CUSTOM = st.dictionaries(
     st.sampled_from(["Measurement", "Key", "Foo", "measurement"]),
-    st.one_of(JUNK, st.just(lambda out, target: 1.0), st.just(lambda out, target: np.ones(2))),
+    st.one_of(JUNK, st.builds(lambda r: lambda out, target: r, RETURNS)),
 )
-MEASUREMENTS = st.one_of(JUNK, CUSTOM, st.lists(st.one_of(JUNK, CUSTOM), max_size=2))
+WELL_FORMED = st.fixed_dictionaries(
+    {
+        "Measurement": st.builds(lambda r: lambda out, target: r, RETURNS),
+        "Key": st.one_of(NAMES, JUNK),
+    }
+)
+MEASUREMENTS = st.one_of(
+    JUNK, CUSTOM, WELL_FORMED, st.lists(st.one_of(JUNK, CUSTOM, WELL_FORMED), max_size=2)
+)
 
 
 @FUZZ
@@ -368,6 +379,10 @@ def test_net_measurements_options_raise_only_net_errors(options):
             st.dictionaries(st.sampled_from(["Interval", "interval"]), JUNK),
         ),
         st.tuples(st.just(lambda info: info[0]), st.just({"Interval": "Round"})),
+        st.tuples(
+            st.builds(lambda r: lambda info: r, RETURNS),
+            st.sampled_from([{"Interval": "Round"}, {"Interval": 1}]),
+        ),
     )
 )
 def test_training_progress_function_forms_raise_only_net_errors(form):
