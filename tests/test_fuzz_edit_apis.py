@@ -129,7 +129,8 @@ ATOMS = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-6, 6),
-    st.sampled_from([10**30, -(10**30), np.int64(1), np.int8(-1), np.bool_(True)]),
+    st.sampled_from([10**30, -(10**30), 10**400, np.int64(1), np.int8(-1), np.bool_(True)]),
+    st.sampled_from([np.complex128(1), np.uint64(2**63), np.float16(2)]),
     st.floats(allow_nan=True, allow_infinity=True, width=32),
     NAMES,
     st.text(max_size=3),
@@ -464,3 +465,34 @@ def test_containers_nested_hundreds_deep_are_a_net_error_when_python_cannot_foll
         net = ng.NetChain([net])
     with pytest.raises(ng.NetError, match="^NetChain: a value or net is nested too deeply"):
         ng.NetChain([net], Input=2)
+
+
+LRM_PLACES = {
+    "layer": lambda v: ng.LinearLayer(2, LearningRateMultipliers=v),
+    "container": lambda v: ng.NetChain([ng.LinearLayer(2)], Input=2, LearningRateMultipliers=v),
+    "container rule": lambda v: ng.NetChain(
+        [ng.LinearLayer(2)], Input=2, LearningRateMultipliers={0: v}
+    ),
+    "NetTrain": lambda v: ng.NetTrain(CHAIN, XY, LearningRateMultipliers=v, **TRAIN),
+    "NetTrain rule": lambda v: ng.NetTrain(CHAIN, XY, LearningRateMultipliers=[(0, v)], **TRAIN),
+}
+
+
+@pytest.mark.parametrize("place", sorted(LRM_PLACES))
+@pytest.mark.parametrize("value", [10**400, -(10**400)])
+def test_a_multiplier_beyond_float_range_is_not_finite(place, value):
+    """An int float64 cannot hold: numpy's isfinite raised TypeError, float() OverflowError."""
+    with pytest.raises(ng.NetOptionError, match="finite"):
+        LRM_PLACES[place](value)
+
+
+@pytest.mark.parametrize("place", sorted(LRM_PLACES))
+def test_a_multiplier_of_1e30_as_a_python_int_is_accepted_like_the_float(place):
+    assert LRM_PLACES[place](10**30) is not None
+
+
+@pytest.mark.parametrize("place", sorted(LRM_PLACES))
+def test_a_complex_multiplier_is_refused(place):
+    """np.complex128 is an np.number: it was taken, its imaginary part dropped with a warning."""
+    with pytest.raises(ng.NetOptionError, match="LearningRateMultipliers"):
+        LRM_PLACES[place](np.complex128(1))
