@@ -37,7 +37,7 @@ def _chain_range(chain: NetChain, spec: Any, fn: str) -> tuple[int, int]:
     if is_int(spec):
         if not -n <= spec <= n:
             raise NetGraphError(
-                f"{fn}: cannot take {abs(spec)} layers of a NetChain of {n} layers."
+                f"{fn}: cannot take {abs(int(spec))} layers of a NetChain of {n} layers."
             )
         return (0, int(spec)) if spec >= 0 else (n + int(spec), n)
     if isinstance(spec, str):

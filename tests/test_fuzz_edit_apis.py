@@ -130,7 +130,7 @@ ATOMS = st.one_of(
     st.booleans(),
     st.integers(-6, 6),
     st.sampled_from([10**30, -(10**30), 10**400, np.int64(1), np.int8(-1), np.bool_(True)]),
-    st.sampled_from([np.complex128(1), np.uint64(2**63), np.float16(2)]),
+    st.sampled_from([np.complex128(1), np.uint64(2**63), np.int64(-(2**63)), np.float16(2)]),
     st.floats(allow_nan=True, allow_infinity=True, width=32),
     NAMES,
     st.text(max_size=3),
@@ -496,3 +496,23 @@ def test_a_complex_multiplier_is_refused(place):
     """np.complex128 is an np.number: it was taken, its imaginary part dropped with a warning."""
     with pytest.raises(ng.NetOptionError, match="LearningRateMultipliers"):
         LRM_PLACES[place](np.complex128(1))
+
+
+@pytest.mark.parametrize("value", [10**400, np.complex128(1), np.array([1j])])
+def test_a_custom_measurement_returning_a_huge_int_or_a_complex_is_a_net_error(value):
+    """float() raised OverflowError, or dropped the imaginary part with a ComplexWarning."""
+    spec = {"Measurement": lambda out, target: value, "Key": "k"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ng.NetOptionError, match="'k' should return a number"):
+            ng.NetMeasurements(CHAIN, XY, spec)
+        with pytest.raises(ng.NetOptionError, match="'k' should return a number"):
+            ng.NetTrain(CHAIN, XY, TrainingProgressMeasurements=spec, **TRAIN)
+
+
+@pytest.mark.parametrize("call", [ng.NetTake, ng.NetDrop])
+def test_the_most_negative_int64_position_is_refused_without_an_overflow_warning(call):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ng.NetGraphError, match="cannot take 9223372036854775808 layers"):
+            call(CHAIN, np.int64(-(2**63)))
