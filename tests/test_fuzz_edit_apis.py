@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 import netgraph as ng
 
@@ -289,6 +290,21 @@ def test_decoder_specs_raise_only_net_errors(spec):
         ng.Information(net, "OutputPortDecoders")
 
 
+DECODERS = st.sampled_from([ng.NetDecoder(("Class", ["a", "b"])), ng.NetDecoder("Boolean")])
+PROBABILITIES = st.one_of(
+    JUNK,
+    arrays(np.float64, array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=3),
+)
+
+
+@FUZZ
+@given(decoder=DECODERS, data=PROBABILITIES, prop=PROPS)
+def test_a_decoder_called_on_junk_raises_only_net_errors(decoder, data, prop):
+    with only_net_errors():
+        decoder(data, prop)
+
+
 @FUZZ
 @given(
     net=st.sampled_from([CHAIN, CLASSIFIER, BOOLEAN, GRAPH]),
@@ -516,3 +532,33 @@ def test_the_most_negative_int64_position_is_refused_without_an_overflow_warning
         warnings.simplefilter("error")
         with pytest.raises(ng.NetGraphError, match="cannot take 9223372036854775808 layers"):
             call(CHAIN, np.int64(-(2**63)))
+
+
+CLASS_AB = ng.NetDecoder(("Class", ["a", "b"]))
+
+
+@pytest.mark.parametrize(
+    "data", ["x", None, 1j, 10**400, object(), [[0.1, 0.9], [0.5]], np.zeros((0, 2))]
+)
+def test_a_decoder_given_no_numbers_is_a_data_error(data):
+    """These were ValueError, TypeError or OverflowError from numpy's float conversion."""
+    with pytest.raises(ng.NetDataError, match="expected probabilities"):
+        CLASS_AB(data)
+
+
+@pytest.mark.parametrize(
+    "decoder, data",
+    [(CLASS_AB, 0.5), (CLASS_AB, [0.1, 0.2, 0.7]), (CLASS_AB, np.zeros((2, 2, 2)))]
+    + [
+        (ng.NetDecoder("Boolean"), np.zeros((2, 3))),
+        (ng.NetDecoder("Boolean"), np.zeros((1, 1, 1))),
+    ],
+)
+def test_a_decoder_given_the_wrong_shape_is_a_shape_error(decoder, data):
+    """A scalar was a TypeError; a Boolean decoder silently read column 0 of a (2, 3) array."""
+    with pytest.raises(ng.NetShapeError, match=r"expected shape .* got \("):
+        decoder(data)
+
+
+def test_a_boolean_decoder_takes_a_column_batch():
+    assert ng.NetDecoder("Boolean")([[0.2], [0.9]]) == [False, True]
