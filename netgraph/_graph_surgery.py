@@ -342,7 +342,13 @@ def NetRename(net: NetGraph, rules: Any, new: Any = None) -> NetGraph:  # noqa: 
             ) from None
     keys = list(net._given)
     if callable(rules) and not isinstance(rules, dict):
-        rules = {k: rules(k) for k in keys}
+        try:
+            rules = {k: rules(k) for k in keys}
+        except Exception as exc:  # the user's naming function: report what it did
+            raise NetGraphError(
+                f"{fn}: the renaming function {getattr(rules, '__name__', rules)!r} failed "
+                f"({type(exc).__name__}: {exc}); it should map each layer key to a new name."
+            ) from None
     if not isinstance(rules, dict):
         raise NetGraphError(
             f"{fn}: expected NetRename(net, old, new), a dict {{old: new}} or a function, got "

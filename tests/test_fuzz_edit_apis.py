@@ -562,3 +562,22 @@ def test_a_decoder_given_the_wrong_shape_is_a_shape_error(decoder, data):
 
 def test_a_boolean_decoder_takes_a_column_batch():
     assert ng.NetDecoder("Boolean")([[0.2], [0.9]]) == [False, True]
+
+
+@pytest.mark.parametrize("f", [abs, lambda out, target: 1 / 0])
+def test_a_custom_measurement_that_fails_is_an_option_error_naming_it(f):
+    """abs takes one argument, not (output, target): the raw TypeError escaped."""
+    spec = {"Measurement": f, "Key": "k"}
+    with pytest.raises(
+        ng.NetOptionError, match=r"custom measurement 'k' failed \((Type|ZeroDivision)"
+    ):
+        ng.NetMeasurements(CHAIN, XY, spec)
+    with pytest.raises(ng.NetOptionError, match="custom measurement 'k' failed"):
+        ng.NetTrain(CHAIN, XY, TrainingProgressMeasurements=spec, **TRAIN)
+
+
+def test_a_renaming_function_that_fails_is_a_graph_error_naming_it():
+    with pytest.raises(
+        ng.NetGraphError, match=r"NetRename: the renaming function 'abs' failed \(TypeError"
+    ):
+        ng.NetRename(CHAIN, abs)

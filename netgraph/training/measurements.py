@@ -255,7 +255,15 @@ class Meter:
             for p, a in d.items():
                 d[p] = a.view()
                 d[p].flags.writeable = False
-        value = m.fn(*(next(iter(d.values())) if len(d) == 1 else d for d in (outputs, targets)))
+        try:
+            value = m.fn(
+                *(next(iter(d.values())) if len(d) == 1 else d for d in (outputs, targets))
+            )
+        except Exception as exc:  # the user's function (or not one of two arguments)
+            raise NetOptionError(
+                f"TrainingProgressMeasurements: the custom measurement {m.key!r} failed "
+                f"({type(exc).__name__}: {exc}); it should be f(output, target) -> number."
+            ) from None
         try:
             if isinstance(value, (complex, np.complexfloating)) or (
                 isinstance(value, np.ndarray) and value.dtype.kind == "c"
