@@ -21,7 +21,7 @@ from ._surgery_common import (
 )
 from .containers import NetChain, NetGraph
 from .decoders import port_decoders
-from .errors import NetError, NetGraphError, did_you_mean
+from .errors import NetError, NetGraphError, did_you_mean, refuses_deep_nesting
 from .values import All, Automatic, NetPort
 
 
@@ -194,6 +194,7 @@ def delete_from_graph(g: NetGraph, gone: list, fn: str) -> NetGraph:
 # ------------------------------------------------------------------------------ NetFlatten
 
 
+@refuses_deep_nesting("NetFlatten")
 def NetFlatten(net: NetGraph, depth: int | None = None) -> NetGraph:  # noqa: N802
     """The net with nested NetChains and NetGraphs spliced into it, `depth` levels deep (all by
     default). A chain of chains stays a NetChain; anything with a nested graph becomes a
@@ -317,6 +318,7 @@ def _splice(g: NetGraph, depth: int) -> dict:
 # ------------------------------------------------------------------------------- NetRename
 
 
+@refuses_deep_nesting("NetRename")
 def NetRename(net: NetGraph, rules: Any, new: Any = None) -> NetGraph:  # noqa: N802
     """The net with layers (or, in a NetGraph, ports) renamed: `NetRename(net, old, new)`,
     `NetRename(net, {old: new, ...})` or `NetRename(net, f)` with f mapping each layer key to
@@ -331,10 +333,22 @@ def NetRename(net: NetGraph, rules: Any, new: Any = None) -> NetGraph:  # noqa: 
     fn = "NetRename"
     check_container(net, fn)
     if new is not None:
-        rules = {rules: new}
+        try:
+            rules = {rules: new}
+        except TypeError:
+            raise NetGraphError(
+                f"{fn}: the layer or port to rename must be a name, position or NetPort, "
+                f"got {rules!r:.60}."
+            ) from None
     keys = list(net._given)
     if callable(rules) and not isinstance(rules, dict):
-        rules = {k: rules(k) for k in keys}
+        try:
+            rules = {k: rules(k) for k in keys}
+        except Exception as exc:  # the user's naming function: report what it did
+            raise NetGraphError(
+                f"{fn}: the renaming function {getattr(rules, '__name__', rules)!r} failed "
+                f"({type(exc).__name__}: {exc}); it should map each layer key to a new name."
+            ) from None
     if not isinstance(rules, dict):
         raise NetGraphError(
             f"{fn}: expected NetRename(net, old, new), a dict {{old: new}} or a function, got "

@@ -8,6 +8,7 @@ shapes, array values, LearningRateMultipliers and decoders, with errors that nam
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +217,9 @@ def _check_lrm(value: Any, owner: str) -> Any:
     """A layer's LearningRateMultipliers option: Automatic, None, or a finite number."""
     if value is Automatic or value is None:
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, (bool, np.complexfloating)) or not isinstance(
+        value, (int, float, np.number)
+    ):
         if isinstance(value, dict) or (
             isinstance(value, list) and all(isinstance(r, tuple) and len(r) == 2 for r in value)
         ):
@@ -225,8 +228,15 @@ def _check_lrm(value: Any, owner: str) -> Any:
             f'{owner}: option "LearningRateMultipliers" should be a number, None, Automatic, '
             f"a dict {{key: multiplier}} or a list of (key, multiplier) pairs, got {value!r}."
         )
-    if not np.isfinite(value):
+    if not _finite(value):  # math, not numpy: a Python int beyond float64 is not finite
         raise NetOptionError(
             f'{owner}: option "LearningRateMultipliers" must be finite, got {value!r}.'
         )
     return float(value)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False

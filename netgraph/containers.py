@@ -27,7 +27,14 @@ from .edges import (
     _variadic,
     _without_automatic_ports,
 )
-from .errors import NetArrayError, NetError, NetGraphError, NetShapeError, did_you_mean
+from .errors import (
+    NetArrayError,
+    NetError,
+    NetGraphError,
+    NetShapeError,
+    did_you_mean,
+    refuses_deep_nesting,
+)
 from .graph_inference import _infer_graph
 from .layer import Layer, LayerOptions, Port, as_array_value, check_positive_dims
 from .sharing import (
@@ -81,6 +88,7 @@ class NetGraph(Layer):
     Options = _NoOptions
     __slots__ = ("_given", "_layers", "_conns", "_outputs", "_inputs", "_order")
 
+    @refuses_deep_nesting()
     def __init__(self, layers: Any, edges: Any = (), **kwargs: Any):
         kwargs, decoders = _graph_decoders(kwargs)
         shapes, lrm = _graph_kwargs(kwargs, type(self).__name__)
@@ -359,6 +367,7 @@ class NetGraph(Layer):
         """The layers in order, as NetExtract gives them."""
         return (self._child(k) for k in self._given)
 
+    @refuses_deep_nesting()
     def __getitem__(self, spec: Any) -> Any:
         """`net[i]` (0-based, negatives from the end), `net["name"]`, `net["bn", "Scaling"]`
         (a NetExtract path); on a NetChain `net[1:3]` is a chain (NetTake)."""
@@ -415,6 +424,7 @@ class NetChain(NetGraph):
 
     __slots__ = ()
 
+    @refuses_deep_nesting()
     def __init__(self, layers: Any, **kwargs: Any):
         given = _layer_dict(layers, "NetChain")
         keys = list(given)

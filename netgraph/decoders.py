@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
-from .errors import NetDataError, NetError, NetOptionError, NetShapeError, did_you_mean
+from .errors import (
+    NetDataError,
+    NetError,
+    NetOptionError,
+    NetShapeError,
+    did_you_mean,
+    refuses_deep_nesting,
+)
 
 DECODER_TYPES = ("Class", "Boolean")
 LABEL_TYPES = (str, bool, int, float)
@@ -62,6 +69,7 @@ class NetDecoder:
 
     __slots__ = ("kind", "labels")
 
+    @refuses_deep_nesting("NetDecoder")
     def __init__(self, spec: Any, labels: Any = None):
         if isinstance(spec, (tuple, list)) and labels is None and len(spec) == 2:
             spec, labels = spec
@@ -77,7 +85,11 @@ class NetDecoder:
                 raise NetOptionError(f'NetDecoder("Boolean") takes no labels, got {labels!r:.40}.')
             self.labels = (True, False)
             return
-        if isinstance(labels, (str, bytes, dict, set)) or not hasattr(labels, "__len__"):
+        if (
+            isinstance(labels, (str, bytes, dict, set))
+            or not hasattr(labels, "__len__")
+            or (isinstance(labels, np.ndarray) and labels.ndim == 0)
+        ):
             raise NetOptionError(
                 f'NetDecoder("Class"): expected a list of class labels, got {labels!r:.60}.'
             )
@@ -121,11 +133,29 @@ class NetDecoder:
 
     # ------------------------------------------------------------------ decoding
 
+    @refuses_deep_nesting("NetDecoder")
     def __call__(self, data: Any, prop: Any = "Decision") -> Any:
-        arr = np.asarray(data, dtype=np.float64)
+        arr = self._probabilities(data)
         rank = 0 if self.kind == "Boolean" else 1
         single = arr.ndim == rank or (self.kind == "Boolean" and arr.shape == (1,))
         return self.decode(arr, prop, single)
+
+    def _probabilities(self, data: Any) -> np.ndarray:
+        """`decoder(data)`'s data as float64: one example or a non-empty batch."""
+        try:
+            raw = np.asarray(data)
+        except (TypeError, ValueError):  # ragged, or nested beyond numpy's 64 dimensions
+            raw = np.asarray(None)
+        if raw.dtype.kind not in "biuf" or raw.size == 0:
+            raise NetDataError(f"{self!r}: expected probabilities (numbers), got {data!r:.60}.")
+        n, shape = len(self.labels), raw.shape
+        if self.kind == "Class" and not (raw.ndim in (1, 2) and shape[-1] == n):
+            raise NetShapeError(f"{self!r}: expected shape ({n},) or (batch, {n}), got {shape}.")
+        if self.kind == "Boolean" and not (raw.ndim <= 1 or shape[1:] == (1,)):
+            raise NetShapeError(
+                f"{self!r}: expected shape (), (1,), (batch,) or (batch, 1), got {shape}."
+            )
+        return raw.astype(np.float64)
 
     def decode(self, arr: np.ndarray, prop: Any, single: bool) -> Any:
         """Decode a batch (or, with `single`, one example) of the port's values."""

@@ -7,7 +7,8 @@ port or array, what was expected, what was received, and one hint.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
 
 class NetError(ValueError):
@@ -72,3 +73,39 @@ def did_you_mean(name: object, valid: Iterable[object]) -> str:
     if valid:
         return " Valid names: " + ", ".join(f'"{v}"' for v in valid) + "."
     return ""
+
+
+def refuses_deep_nesting(name: str | None = None) -> Callable:
+    """Decorate a public call so that a value nested too deeply for Python (a list in a list ...
+    thousands of levels deep, which even `repr` cannot print; or a net of containers nested
+    hundreds deep) is a NetError naming the call
+    (`name`, or the class of the first argument for a method) instead of a RecursionError.
+
+    >>> @refuses_deep_nesting("Count")
+    ... def count(value):
+    ...     return 1 + count(value[0]) if isinstance(value, list) else 0
+    >>> deep = 0
+    >>> for _ in range(100_000):
+    ...     deep = [deep]
+    >>> count(deep)
+    Traceback (most recent call last):
+    ...
+    netgraph.errors.NetError: Count: a value or net is nested too deeply (beyond Python's
+    recursion limit); nest lists, tuples, dicts and containers less deeply.
+    """
+
+    def wrap(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def call(*args, **kwargs):
+            try:
+                return f(*args, **kwargs)
+            except RecursionError:
+                who = name or type(args[0]).__name__
+                raise NetError(
+                    f"{who}: a value or net is nested too deeply (beyond Python's recursion "
+                    "limit); nest lists, tuples, dicts and containers less deeply."
+                ) from None
+
+        return call
+
+    return wrap

@@ -33,7 +33,7 @@ from ._layer_options import (
 )
 from ._layer_value import LayerValue, _same_arrays, _shown, _slots
 from .decoders import check_decoders, decoder_note
-from .errors import NetArrayError, NetError, NetShapeError
+from .errors import NetArrayError, NetError, NetShapeError, refuses_deep_nesting
 from .values import NetSharedArray
 
 __all__ = [  # every name this module held before _layer_options/_layer_value were split off
@@ -102,6 +102,7 @@ class Layer(LayerArguments, LayerValue):
 
     # ----------------------------------------------------------------- construction
 
+    @refuses_deep_nesting()
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs, decoders = self._take_decoders(kwargs)
         options, arrays, shapes, lrm = self._split_arguments(args, kwargs)
@@ -334,11 +335,13 @@ class Layer(LayerArguments, LayerValue):
     def is_initialized(self) -> bool:
         return all(v is not None for v in self._array_values().values())
 
+    @refuses_deep_nesting()
     def __call__(self, data: Any, *props: Any, **options: Any):
         from .evaluation import evaluate
 
         return evaluate(self, data, props, options)
 
+    @refuses_deep_nesting()
     def __getitem__(self, spec: Any) -> Any:
         """`layer["Weights"]` is `NetExtract(layer, "Weights")` (containers index their layers).
 

@@ -21,6 +21,7 @@ from .errors import (
     NetOptionError,
     NetShapeError,
     did_you_mean,
+    refuses_deep_nesting,
 )
 from .evaluation import EVALUATION_OPTIONS
 from .layer import Layer, _check_lrm, as_array_value
@@ -77,6 +78,7 @@ def _unknown_part(layer: Layer, name: Any, full: tuple) -> NetError:
 # ---------------------------------------------------------------------------- NetExtract
 
 
+@refuses_deep_nesting("NetExtract")
 def NetExtract(net: Layer, spec: Any) -> Any:  # noqa: N802 (Wolfram's name)
     """A part of a net: an array (a copy), an option value, a port shape or an inner layer.
 
@@ -203,6 +205,7 @@ def _extract_each(net: Layer, rest: tuple, full: tuple) -> dict:
 _NO_VALUE = object()  # NetReplacePart(net, path, None) unsets an array: None is a value
 
 
+@refuses_deep_nesting("NetReplacePart")
 def NetReplacePart(net: Layer, rules: Any, value: Any = _NO_VALUE) -> Layer:  # noqa: N802
     """A new net with arrays, options, port shapes or layers replaced.
 

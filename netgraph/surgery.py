@@ -28,7 +28,7 @@ from ._surgery_common import (
     with_ports,
 )
 from .containers import NetChain, NetGraph
-from .errors import NetGraphError
+from .errors import NetGraphError, refuses_deep_nesting
 
 
 def _chain_range(chain: NetChain, spec: Any, fn: str) -> tuple[int, int]:
@@ -37,7 +37,7 @@ def _chain_range(chain: NetChain, spec: Any, fn: str) -> tuple[int, int]:
     if is_int(spec):
         if not -n <= spec <= n:
             raise NetGraphError(
-                f"{fn}: cannot take {abs(spec)} layers of a NetChain of {n} layers."
+                f"{fn}: cannot take {abs(int(spec))} layers of a NetChain of {n} layers."
             )
         return (0, int(spec)) if spec >= 0 else (n + int(spec), n)
     if isinstance(spec, str):
@@ -70,6 +70,7 @@ def _take(chain: NetChain, start: int, stop: int, fn: str) -> NetChain:
     return with_context_shapes(new, chain, {k: (o,) for k, o in zip(new._given, old_keys)})
 
 
+@refuses_deep_nesting("NetTake")
 def NetTake(net: NetGraph, spec: Any, **ports: Any) -> NetGraph:  # noqa: N802 (Wolfram's name)
     """The part of a net up to a layer, or between two layers.
 
@@ -109,6 +110,7 @@ def NetTake(net: NetGraph, spec: Any, **ports: Any) -> NetGraph:  # noqa: N802 (
     return with_ports(taken, ports, fn) if ports else taken
 
 
+@refuses_deep_nesting("NetDrop")
 def NetDrop(net: NetChain, spec: Any) -> NetChain:  # noqa: N802
     """The chain without the layers `NetTake(net, spec)` would take: `n` drops the first n
     layers, `-n` the last n, a name drops the layers up to and including it, a slice or a
@@ -131,6 +133,7 @@ def NetDrop(net: NetChain, spec: Any) -> NetChain:  # noqa: N802
     return assemble(entries, fn)
 
 
+@refuses_deep_nesting("NetAppend")
 def NetAppend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     """The chain with layers added at its end: a layer (or a shorthand such as "Ramp"), a list
     of them, or a dict `{name: layer}`.
@@ -146,6 +149,7 @@ def NetAppend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     return assemble(kept_entries(net) + new, fn)
 
 
+@refuses_deep_nesting("NetPrepend")
 def NetPrepend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     """The chain with layers added at its start (forms as in NetAppend).
 
@@ -160,6 +164,7 @@ def NetPrepend(net: NetChain, layers: Any) -> NetChain:  # noqa: N802
     return assemble(new + kept_entries(net), fn)
 
 
+@refuses_deep_nesting("NetJoin")
 def NetJoin(*nets: NetChain) -> NetChain:  # noqa: N802
     """One chain of the layers of several chains (or layers), in order. Named layers keep their
     names (repeated names are an error); the join's shapes are inferred afresh, so chains that do
@@ -186,6 +191,7 @@ def NetJoin(*nets: NetChain) -> NetChain:  # noqa: N802
     return assemble(entries, fn)
 
 
+@refuses_deep_nesting("NetInsert")
 def NetInsert(net: NetChain, layer: Any, pos: Any) -> NetChain:  # noqa: N802
     """The chain with a layer (or `{name: layer}`) inserted before position `pos` (an int as
     in Python's `list.insert`, so `len(net)` appends; or the name of the layer to insert before).
@@ -212,6 +218,7 @@ def NetInsert(net: NetChain, layer: Any, pos: Any) -> NetChain:  # noqa: N802
     return assemble(kept_entries(net, 0, at) + new + kept_entries(net, at), fn)
 
 
+@refuses_deep_nesting("NetDelete")
 def NetDelete(net: NetGraph, spec: Any) -> NetGraph:  # noqa: N802
     """The net without a layer (by position or name) or a list of layers. A chain closes the
     gap; in a NetGraph the connections of a deleted layer go too: each input it fed becomes a new

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NetDataError, NetError
+from .errors import NetDataError, NetError, refuses_deep_nesting
 
 
 class _Sentinel:
@@ -244,6 +244,7 @@ class NetPort:
 
     __slots__ = ("layer", "port")
 
+    @refuses_deep_nesting("NetPort")
     def __init__(self, *spec: Any):
         if len(spec) == 1 and isinstance(spec[0], (tuple, list)):
             spec = tuple(spec[0])

@@ -155,7 +155,7 @@ def batch_size(requested: Any, n: int) -> int:
     if requested > n:
         warnings.warn(
             f"BatchSize {requested} is larger than the {n} training examples; using {n}.",
-            stacklevel=4,  # batch_size <- Trainer <- NetTrain <- the caller
+            stacklevel=5,  # batch_size <- Trainer <- NetTrain <- its wrapper <- the caller
         )
         return n
     return int(requested)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from netgraph._data_checks import check_array_range
-from netgraph.errors import NetError, NetTrainError
+from netgraph.errors import NetError, NetTrainError, refuses_deep_nesting
 from netgraph.evaluation import all_finite, cast_data, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize, _seed_words
@@ -230,7 +230,7 @@ def _warn_untrainable(plan) -> None:
             else "The net has no trainable arrays"
         )
         + ": the trained net will equal the given net.",
-        stacklevel=5,  # the caller of NetTrain
+        stacklevel=6,  # the caller of NetTrain (through its refuses_deep_nesting wrapper)
     )
 
 
@@ -238,6 +238,7 @@ class _Diverged(Exception):
     pass
 
 
+@refuses_deep_nesting("NetTrain")
 def NetTrain(net: Layer, data: Any, prop: Any = None, **options: Any) -> Any:  # noqa: N802
     """Train a net; return the trained net, or with `"All"` a NetTrainResults.
 

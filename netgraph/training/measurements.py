@@ -255,10 +255,22 @@ class Meter:
             for p, a in d.items():
                 d[p] = a.view()
                 d[p].flags.writeable = False
-        value = m.fn(*(next(iter(d.values())) if len(d) == 1 else d for d in (outputs, targets)))
         try:
+            value = m.fn(
+                *(next(iter(d.values())) if len(d) == 1 else d for d in (outputs, targets))
+            )
+        except Exception as exc:  # the user's function (or not one of two arguments)
+            raise NetOptionError(
+                f"TrainingProgressMeasurements: the custom measurement {m.key!r} failed "
+                f"({type(exc).__name__}: {exc}); it should be f(output, target) -> number."
+            ) from None
+        try:
+            if isinstance(value, (complex, np.complexfloating)) or (
+                isinstance(value, np.ndarray) and value.dtype.kind == "c"
+            ):
+                raise TypeError  # float() would drop the imaginary part with a warning
             return float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float64
             raise NetOptionError(
                 f"TrainingProgressMeasurements: the custom measurement {m.key!r} should return "
                 f"a number, got {value!r:.80}."

@@ -38,9 +38,15 @@ from netgraph.values import All, Automatic, NetSharedArray
 def _number(value: Any, where: str) -> float:
     if value is None:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, (bool, np.complexfloating)) or not isinstance(
+        value, (int, float, np.number)
+    ):
         raise NetOptionError(f"LearningRateMultipliers: {where} should be a number, got {value!r}.")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
         raise NetOptionError(f"LearningRateMultipliers: {where} should be finite, got {value!r}.")
     return float(value)
 
@@ -48,7 +54,8 @@ def _number(value: Any, where: str) -> float:
 def is_number(option: Any) -> bool:
     """A whole-net multiplier (a number or None), as opposed to Automatic or rules."""
     return option is None or (
-        isinstance(option, (int, float, np.number)) and not isinstance(option, bool)
+        isinstance(option, (int, float, np.number))
+        and not isinstance(option, (bool, np.complexfloating))
     )
 
 
@@ -85,6 +92,8 @@ def _slice_keys(net: Layer, key: slice) -> list:
         raise NetOptionError(
             f"LearningRateMultipliers: the range {key!r} should have int bounds (layer positions)."
         )
+    if key.step == 0:
+        raise NetOptionError(f"LearningRateMultipliers: the range {key!r} has step 0.")
     picked = [keys[i] for i in range(len(keys))[key]]
     if not picked:
         raise NetOptionError(

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic.alias_generators import to_snake
 
 from netgraph._data_checks import cast_data, check_array_range
-from netgraph.errors import NetError, NetOptionError, did_you_mean
+from netgraph.errors import NetError, NetOptionError, did_you_mean, refuses_deep_nesting
 from netgraph.evaluation import check_initialized, precision_dtype
 from netgraph.executor import compile_plan
 from netgraph.layer import Context, Layer
@@ -22,6 +22,7 @@ WHAT = "NetMeasurements data"
 OPTION = "TrainingProgressMeasurements:"
 
 
+@refuses_deep_nesting("NetMeasurements")
 def NetMeasurements(  # noqa: N802
     net: Layer,
     data: Any,
