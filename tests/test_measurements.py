@@ -665,3 +665,11 @@ def test_print_reporting_shows_the_single_number_measurements(capsys):
     assert f"  Accuracy {train['Accuracy']:.4g}  validation loss" in line
     assert f"  validation Accuracy {valid['Accuracy']:.4g}  (" in line
     assert "Recall" not in line  # per class: in the results, not on the line
+
+
+def test_a_custom_measurement_failing_in_netmeasurements_names_netmeasurements():
+    def broken(output, target):
+        raise ZeroDivisionError("oops")
+
+    with pytest.raises(ng.NetOptionError, match=r"^NetMeasurements:.*broken"):
+        ng.NetMeasurements(classifier(), (X, Y), {"Measurement": broken})

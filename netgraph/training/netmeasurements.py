@@ -79,10 +79,7 @@ def NetMeasurements(  # noqa: N802
             parsed = meter._one(item)
             keys.append(parsed[0].key if parsed else "Loss")
     except NetOptionError as exc:  # the spec is NetMeasurements' argument, not a NetTrain option
-        text = str(exc)
-        if not text.startswith(OPTION):
-            raise
-        raise NetOptionError("NetMeasurements:" + text[len(OPTION) :]) from None
+        raise _as_netmeasurements(exc) from None
     check_array_range(net._array_values(), dtype)
     values = {a: np.asarray(v, dtype) for a, v in tnet.graph._array_values().items()}
     kinds = {p.name: p.dtype for p in tnet.graph.input_ports}
@@ -95,9 +92,20 @@ def NetMeasurements(  # noqa: N802
     ctx = Context("Test", dtype, np.random.default_rng(0), False, False, {})
     # overflow in a net's numbers gives inf/NaN values, as in NetTrain, without numpy warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        results = meter.values(measure(meter, values, cast, ctx, int(BatchSize)))
+        try:
+            results = meter.values(measure(meter, values, cast, ctx, int(BatchSize)))
+        except NetOptionError as exc:  # a custom measurement that failed while measuring
+            raise _as_netmeasurements(exc) from None
     out = [results[k] for k in keys]
     return out if isinstance(spec, list) else out[0]
+
+
+def _as_netmeasurements(exc: NetOptionError) -> NetOptionError:
+    """A measurement error worded for NetTrain's option, restated for NetMeasurements' spec."""
+    text = str(exc)
+    if not text.startswith(OPTION):
+        return exc
+    return NetOptionError("NetMeasurements:" + text[len(OPTION) :])
 
 
 OPTIONS = {"BatchSize": 256, "WorkingPrecision": "Real32", "LossFunction": Automatic}
