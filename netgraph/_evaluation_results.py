@@ -10,8 +10,8 @@ import numpy as np
 
 from . import shapes as S
 from ._data_checks import cast_data
+from ._decoder_ports import decode_outputs
 from ._evaluation_inputs import _aid_str, all_finite, first_nonfinite
-from .decoders import decode_outputs
 from .errors import (
     NetArrayError,
     NetDataError,

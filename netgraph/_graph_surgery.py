@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._decoder_ports import port_decoders
 from ._surgery_common import (
     assemble,
     carry_lrm,
@@ -20,7 +21,6 @@ from ._surgery_common import (
     with_context_shapes,
 )
 from .containers import NetChain, NetGraph
-from .decoders import port_decoders
 from .errors import NetError, NetGraphError, did_you_mean, refuses_deep_nesting
 from .values import All, Automatic, NetPort
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_pascal, to_snake
 
 from . import shapes as S
-from .decoders import NetDecoder, split_port_options
+from ._decoder_ports import split_port_options
+from .decoders import NetDecoder
 from .errors import NetArrayError, NetOptionError, NetShapeError, did_you_mean
 from .values import Automatic, NetSharedArray, NumericArray
 

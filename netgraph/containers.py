@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import shapes as S
-from .decoders import NetDecoder, check_decoders, decoder_note
+from ._decoder_ports import check_decoders, decoder_note
+from .decoders import NetDecoder
 from .edges import (
     _auto_ports,
     _check_connected_ports,

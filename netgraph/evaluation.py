@@ -17,6 +17,7 @@ import numpy as np
 
 from . import shapes as S
 from ._data_checks import cast_data, check_array_range, check_missing_axis, refuse_non_number
+from ._decoder_ports import parse_decoder_request
 from ._evaluation_inputs import (
     _working_values,
     all_finite,
@@ -49,7 +50,6 @@ from ._evaluation_results import (
     parse_gradient_request,
     resolve_array_id,
 )
-from .decoders import parse_decoder_request
 from .executor import compile_plan, run_backward, run_forward
 from .layer import Context, Layer
 from .port_requests import parse_port_request

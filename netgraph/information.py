@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from . import shapes as S
-from .decoders import port_decoders
+from ._decoder_ports import port_decoders
 from .errors import NetError, NetOptionError, did_you_mean
 from .layer import Layer
 from .values import Automatic, NetPort, NetSharedArray

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
 from ._array_blame import blame_array
+from ._decoder_ports import check_decoders, decoder_note
 from ._layer_options import (
     ArraySpec,
     Context,
@@ -32,7 +33,6 @@ from ._layer_options import (
     freeze,
 )
 from ._layer_value import LayerValue, _same_arrays, _shown, _slots
-from .decoders import check_decoders, decoder_note
 from .errors import NetArrayError, NetError, NetShapeError, refuses_deep_nesting
 from .values import NetSharedArray
 

@@ -13,7 +13,8 @@ from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
 from ._array_blame import _conflicts
-from .decoders import NetDecoder, port_decoders, split_port_options
+from ._decoder_ports import port_decoders, split_port_options
+from .decoders import NetDecoder
 from .errors import (
     NetArrayError,
     NetError,

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from netgraph._decoder_ports import port_decoders
 from netgraph.containers import NetGraph
-from netgraph.decoders import port_decoders
 from netgraph.errors import NetDataError, NetOptionError
 from netgraph.layer import LAYER_TYPES, Layer
 from netgraph.values import Automatic, NetPort

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from netgraph.decoders import port_decoders
+from netgraph._decoder_ports import port_decoders
 from netgraph.errors import NetError, NetOptionError, did_you_mean
 from netgraph.executor import Plan
 from netgraph.values import All, Automatic, NetPort
