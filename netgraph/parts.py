@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from pydantic.alias_generators import to_pascal
 
 from . import shapes as S
-from ._array_blame import _conflicts
 from ._decoder_ports import port_decoders, split_port_options
 from .decoders import NetDecoder
 from .errors import (
@@ -244,17 +242,16 @@ def NetReplacePart(net: Layer, rules: Any, value: Any = _NO_VALUE) -> Layer:  # 
 
 
 def _blame_replaced(net: Layer, key: Any, rest: tuple, value: Any, exc: NetError) -> NetError:
-    """`exc` from rebuilding `net` with the array at (key, *rest) replaced by `value`, restated
-    as that array's error (its layer, the shape the rest of the net gives it and the shape
-    given) when the net takes the array unset and then expects another shape; else `exc`.
-    A conflict the replaced array causes can surface at another layer (a Ramp between two
-    convolutions), which must not be blamed."""
-    leaf, keys = net._given_child(key), [key]
+    """`exc` from rebuilding `net` with the array at (key, *rest) replaced by `value`: for an
+    array this net shares (a NetSharedArray), restated as the shared array's error with the
+    shape its uses expect; else `exc` (a replaced array of a layer is already named, with its
+    expected shape, by the container's inference: `_array_blame.blame_net_array`)."""
+    leaf = net._given_child(key)
     for head in rest[:-1]:
         inner = leaf._child_key(head)
         if inner is None:
             return exc
-        leaf, keys = leaf._given_child(inner), [*keys, inner]
+        leaf = leaf._given_child(inner)
     kind = _leaf_part_kind(leaf, rest[-1])
     if kind is None or kind[0] != "array" or isinstance(value, NetSharedArray):
         return exc
@@ -267,23 +264,7 @@ def _blame_replaced(net: Layer, key: Any, rest: tuple, value: Any, exc: NetError
         except NetError:
             return exc
         return blame_shared(net, current.name, given, exc)
-    if f'array "{kind[1]}"' in str(exc) and f"{keys[-1]!r}" in str(exc):
-        return exc  # already about this array, in its layer
-    try:
-        node = net._with_child(key, _replace(net._given_child(key), rest, None, rest))
-        for k in keys:
-            node = node._child(k)
-        given = np.shape(np.asarray(value))
-    except (NetError, ValueError, TypeError):
-        return exc
-    expected = node.array_shape(kind[1])
-    if expected is None or not _conflicts(expected, given):
-        return exc
-    where = "".join(f"in layer {k!r}: " for k in keys)
-    return NetArrayError(
-        f'{where}{type(leaf).__name__}: array "{kind[1]}": expected {S.fmt(expected)}, given '
-        f"{S.fmt(given)} (the shape the rest of the net gives it)."
-    )
+    return exc  # any other given array is blamed by the container's inference
 
 
 def _check_net(net: Any, function: str) -> None:
