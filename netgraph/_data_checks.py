@@ -67,7 +67,8 @@ def cast_data(arr: np.ndarray, dtype, where: str, examples: bool = False) -> np.
             raise _out_of_range(arr, tuple(np.argwhere(outside)[0]), target, where, examples)
     with np.errstate(over="ignore", invalid="ignore"):
         out = arr.astype(target, copy=False)
-    if target.kind == "f" and arr.dtype.kind == "f" and not all_finite(out):
+    narrower = target.kind == "f" and arr.dtype.kind == "f" and target.itemsize < arr.dtype.itemsize
+    if narrower and not all_finite(out):  # only a narrowing cast can overflow finite data
         raise _out_of_range(arr, first_nonfinite(out), target, where, examples)
     return out
 
