@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from netgraph.errors import NetDataError, NetOptionError
-from netgraph.evaluation import as_numeric, first_nonfinite
+from netgraph.evaluation import as_numeric, cast_data, first_nonfinite
 from netgraph.values import NumericArray
 
 
@@ -137,6 +137,18 @@ def _name_odd_example(examples: list | tuple, port: str, what: str) -> None:
                 f"{what}: example {i} of port {port!r} has shape {a.shape}, but example 0 has "
                 f"shape {first} (ragged data); give examples of one shape."
             )
+
+
+def cast_examples(graph: Any, data: dict, dtype, what: str) -> dict:
+    """Each port's examples, contiguous, in `dtype` (int64 for an Integer port of `graph`);
+    float64 data beyond float32 is a NetDataError naming the port and the example."""
+    kinds = {p.name: p.dtype for p in graph.input_ports}
+    return {
+        p: np.ascontiguousarray(
+            cast_data(a, np.int64 if kinds[p] == "Integer" else dtype, f"{what}, port {p!r}", True)
+        )
+        for p, a in data.items()
+    }
 
 
 def count_examples(data: dict, what: str) -> int:

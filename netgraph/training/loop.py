@@ -15,7 +15,7 @@ import numpy as np
 
 from netgraph._data_checks import check_array_range
 from netgraph.errors import NetError, NetTrainError, refuses_deep_nesting
-from netgraph.evaluation import all_finite, cast_data, precision_dtype
+from netgraph.evaluation import all_finite, precision_dtype
 from netgraph.executor import compile_plan, run_backward, run_forward
 from netgraph.initialize import NetInitialize, _seed_words
 from netgraph.layer import Context, Layer
@@ -94,18 +94,7 @@ class Trainer:
         return train, valid
 
     def _cast(self, data: dict, what: str) -> dict:
-        dtypes = {p.name: p.dtype for p in self.tnet.graph.input_ports}
-        return {
-            p: np.ascontiguousarray(
-                cast_data(
-                    a,
-                    np.int64 if dtypes[p] == "Integer" else self.dtype,
-                    f"{what}, port {p!r}",
-                    True,
-                )
-            )
-            for p, a in data.items()
-        }
+        return D.cast_examples(self.tnet.graph, data, self.dtype, what)
 
     def _setup_arrays(self) -> None:
         graph = self.tnet.graph

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pydantic.alias_generators import to_snake
 
-from netgraph._data_checks import cast_data, check_array_range
+from netgraph._data_checks import check_array_range
 from netgraph.errors import NetError, NetOptionError, did_you_mean, refuses_deep_nesting
 from netgraph.evaluation import check_initialized, precision_dtype
 from netgraph.executor import compile_plan
@@ -82,13 +82,7 @@ def NetMeasurements(  # noqa: N802
         raise _as_netmeasurements(exc) from None
     check_array_range(net._array_values(), dtype)
     values = {a: np.asarray(v, dtype) for a, v in tnet.graph._array_values().items()}
-    kinds = {p.name: p.dtype for p in tnet.graph.input_ports}
-    cast = {  # float64 data beyond float32 is a NetDataError naming the port and example
-        p: np.ascontiguousarray(
-            cast_data(a, np.int64 if kinds[p] == "Integer" else dtype, f"{WHAT}, port {p!r}", True)
-        )
-        for p, a in given.items()
-    }
+    cast = D.cast_examples(tnet.graph, given, dtype, WHAT)
     ctx = Context("Test", dtype, np.random.default_rng(0), False, False, {})
     # overflow in a net's numbers gives inf/NaN values, as in NetTrain, without numpy warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
